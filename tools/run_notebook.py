@@ -1,0 +1,180 @@
+"""Run course notebooks top to bottom in fresh kernels, as a student would, and report what broke.
+
+    python tools/run_notebook.py                               # every numbered notebook in nbs/, in order
+    python tools/run_notebook.py nbs/03_initializing.ipynb     # one or more notebooks (or folders)
+    python tools/run_notebook.py --device cpu --timeout 600 --jobs 2 --save build/runs
+
+Each notebook runs in a fresh kernel of this Python (sys.executable), from the notebook's own folder,
+with EXP_DEVICE=cpu or cuda in its environment (default: cuda when torch sees a GPU). The committed
+notebook is never written: an in-memory copy runs. --save DIR writes each executed copy, failed ones
+too, to DIR as .ipynb and .html. Exit code: 0 all ran, 1 a notebook failed, 2 a usage mistake.
+"""
+import json, multiprocessing, os, re, sys, tempfile, textwrap, time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from itertools import repeat
+from pathlib import Path
+
+import fire, nbformat
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+from nbconvert import HTMLExporter
+
+ROOT = Path(__file__).resolve().parent.parent
+NBS = ROOT/'nbs'
+_numbered = re.compile(r'^\d+[a-z]?_.*\.ipynb$')
+_ansi = re.compile(r'\x1b\[[0-?]*[ -/]*[@-~]')
+
+
+class RunError(Exception):
+    "A user mistake (bad path or option): reported as one line, exit code 2, nothing run."
+
+
+@dataclass
+class Result:
+    path: Path
+    ok: bool
+    seconds: float
+    error: str = ''  # when not ok: the cell number, its source and the traceback, no colour codes
+
+
+def read_notebook(path):
+    "The notebook at `path` as an nbformat v4 node, or a RunError naming the file."
+    path = Path(path)
+    if not path.is_file(): raise RunError(f"{path}: no such notebook")
+    try: text = path.read_text(encoding='utf-8'); data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise RunError(f"{path}: not valid JSON ({e})")
+    if not isinstance(data, dict) or not isinstance(data.get('cells'), list) or data.get('nbformat') != 4:
+        raise RunError(f"{path}: not a Jupyter notebook (nbformat 4 JSON with a list of cells)")
+    return nbformat.reads(text, as_version=4)
+
+
+def find_notebooks(paths=()):
+    "Files as given, folders expanded to their numbered notebooks in order; every one checked first."
+    found = []
+    for p in [Path(str(p)) for p in paths] or [NBS]:
+        if not p.is_dir(): found.append(p); continue
+        inside = sorted(q for q in p.glob('*.ipynb') if _numbered.match(q.name))
+        if not inside: raise RunError(f"{p}: no numbered notebooks (like 01_matmul.ipynb) in this folder")
+        found += inside
+    for p in found: read_notebook(p)
+    return found
+
+
+def cuda_available():
+    import torch
+    return torch.cuda.is_available()
+
+
+def pick_device(device=None):
+    "The device the notebooks get as EXP_DEVICE: cuda when there is one, unless told otherwise."
+    if device is None: return 'cuda' if cuda_available() else 'cpu'
+    if device not in ('cpu', 'cuda'): raise RunError(f"--device {device!r}: choose cpu or cuda")
+    if device == 'cuda' and not cuda_available():
+        raise RunError("--device cuda: torch finds no CUDA GPU on this machine; use --device cpu")
+    return device
+
+
+def this_pythons_kernel():
+    "A kernel manager for ipykernel of sys.executable, whatever `python3` kernelspecs are installed."
+    return AsyncKernelManager(kernel_name='python3', kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
+
+
+def kernel_env(device):
+    "Our environment plus EXP_DEVICE; our interpreter's folder first on PATH so `!python` is this Python."
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get('PATH', '')])
+    return {**os.environ, 'PATH': path, 'EXP_DEVICE': device}
+
+
+def failure_report(nb, index, err, timeout):
+    "Which cell failed, its source and the error with traceback, colour codes stripped."
+    if index is None: return _ansi.sub('', f"before the first cell: {type(err).__name__}: {err}")
+    cell = nb.cells[index]
+    if isinstance(err, CellTimeoutError): what = f"timed out: still running after {timeout} s (--timeout)"
+    elif isinstance(err, CellExecutionError):
+        tb = [o.get('traceback', []) for o in cell.get('outputs', []) if o.get('output_type') == 'error']
+        what = '\n'.join(tb[0]) if tb else f"{err.ename}: {err.evalue}"
+    else: what = f"{type(err).__name__}: {err}"
+    return _ansi.sub('', f"cell {index}:\n{textwrap.indent(cell.source, '    ')}\n{what}")
+
+
+def write_atomic(path, text):
+    "Write to a temp file in the same folder, then rename: a reader sees the old file or the new one."
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8', newline='\n') as f: f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; these are ordinary readable files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_executed(nb, folder, name):
+    write_atomic(folder/f'{name}.ipynb', nbformat.writes(nb))
+    write_atomic(folder/f'{name}.html', HTMLExporter().from_notebook_node(nb)[0])
+
+
+def run_one(path, device, timeout, save=None):
+    "Execute an in-memory copy of one notebook in a fresh kernel, from the notebook's folder."
+    path, current = Path(path), {}
+    nb = read_notebook(path)
+    client = NotebookClient(nb, timeout=timeout, kernel_name='python3', km=this_pythons_kernel(),
+                            shutdown_kernel='immediate', resources={'metadata': {'path': str(path.parent.resolve())}},
+                            extra_arguments=['--IPKernelApp.log_level=ERROR'],  # no start-up warnings on stderr
+                            on_cell_start=lambda cell, cell_index: current.update(index=cell_index))
+    start, error = time.perf_counter(), ''
+    try: client.execute(cleanup_kc=True, env=kernel_env(device))
+    except Exception as e: error = failure_report(nb, current.get('index'), e, timeout)
+    seconds = time.perf_counter() - start
+    if save: save_executed(nb, Path(save), path.stem)
+    return Result(path, not error, seconds, error)
+
+
+def run_notebooks(paths=(), device=None, timeout=600, jobs=1, save=None, progress=None):
+    "Run notebooks (all numbered ones in nbs/ when none given); call `progress` on each result, in order."
+    paths = find_notebooks(paths)
+    if not isinstance(timeout, (int, float)) or timeout <= 0: raise RunError(f"--timeout {timeout!r}: give seconds > 0")
+    if not isinstance(jobs, int) or jobs < 1: raise RunError(f"--jobs {jobs!r}: give a whole number >= 1")
+    if save is not None and any(Path(str(save)).resolve() == p.parent.resolve() for p in paths):
+        raise RunError(f"--save {save}: that is a notebooks' folder; saving there would overwrite them")
+    device, save = pick_device(device), save and Path(str(save))
+    args = paths, repeat(device), repeat(timeout), repeat(save)
+    if jobs == 1: results = map(run_one, *args)
+    else:
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn'))
+        results = pool.map(run_one, *args)
+    out = []
+    try:
+        for r in results:
+            out.append(r)
+            if progress: progress(r)
+    finally:
+        if jobs > 1: pool.shutdown(cancel_futures=True)
+    return out
+
+
+def shown(path):
+    try: return path.resolve().relative_to(Path.cwd()).as_posix()
+    except ValueError: return path.as_posix()
+
+
+def main(*paths, device=None, timeout=600, jobs=1, save=None):
+    start = time.perf_counter()
+    show = lambda r: print(f"{shown(r.path):<44} {'ok' if r.ok else 'FAILED':<6} {r.seconds:7.1f} s", flush=True)
+    try: results = run_notebooks(paths, device=device, timeout=timeout, jobs=jobs, save=save, progress=show)
+    except RunError as e:
+        print(f"run_notebook: {e}", file=sys.stderr)
+        sys.exit(2)
+    failed = [r for r in results if not r.ok]
+    for r in failed: print(f"\nFAILED {shown(r.path)}, {r.error}")
+    if save: print(f"\nexecuted notebooks (.ipynb and .html) are in {save}")
+    n = len(results)
+    print(f"\n{n} notebook{'s' * (n != 1)}, {len(failed)} failed, {time.perf_counter() - start:.1f} s")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == '__main__': fire.Fire(main)
