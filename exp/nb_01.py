@@ -48,3 +48,30 @@ def get_data(path=None):
         (x_train, y_train), (x_valid, y_valid), _ = pickle.load(f, encoding='latin-1')
     return (torch.tensor(x_train), torch.tensor(y_train, dtype=torch.int64),
             torch.tensor(x_valid), torch.tensor(y_valid, dtype=torch.int64))
+
+def matmul_loops(a, b):
+    (ar, ac), (br, bc) = a.shape, b.shape
+    assert ac == br, f"can't multiply {ar}x{ac} by {br}x{bc}"
+    c = torch.zeros(ar, bc)
+    for i in range(ar):
+        for j in range(bc):
+            for k in range(ac): c[i, j] += a[i, k] * b[k, j]
+    return c
+
+def matmul_elementwise(a, b):
+    (ar, ac), (br, bc) = a.shape, b.shape
+    assert ac == br, f"can't multiply {ar}x{ac} by {br}x{bc}"
+    c = torch.zeros(ar, bc)
+    for i in range(ar):
+        for j in range(bc): c[i, j] = (a[i, :] * b[:, j]).sum()
+    return c
+
+def matmul_broadcast(a, b):
+    (ar, ac), (br, bc) = a.shape, b.shape
+    assert ac == br, f"can't multiply {ar}x{ac} by {br}x{bc}"
+    c = torch.zeros(ar, bc)
+    for i in range(ar):
+        c[i] = (a[i, :, None] * b).sum(dim=0)   # (ac, 1) * (ac, bc) -> (ac, bc), summed over ac -> (bc,)
+    return c
+
+def matmul_einsum(a, b): return torch.einsum('ik,kj->ij', a, b)
