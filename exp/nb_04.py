@@ -4,11 +4,13 @@ from exp.nb_03 import *
 import torch.nn.functional as F
 from torch import optim
 
-def log_softmax(x): return x - x.logsumexp(-1, keepdim=True)
-
 def nll(pred, target):
     "Negative log-likelihood: minus the mean log-probability given to each target class."
     return -pred[range(target.shape[0]), target].mean()
+
+def log_softmax(x):
+    "Log of softmax over the last dimension, computed stably as `x - logsumexp(x)`."
+    return x - x.logsumexp(-1, keepdim=True)
 
 def accuracy(out, yb):
     "Fraction of rows whose highest score is the target class."
@@ -23,7 +25,7 @@ class Dataset:
 class Sampler:
     "Yields the indices of each batch; with `shuffle`, a new permutation every epoch."
     def __init__(self, ds, bs, shuffle=False): self.n, self.bs, self.shuffle = len(ds), bs, shuffle
-    def __len__(self): return (self.n - 1) // self.bs + 1
+    def __len__(self): return (self.n - 1) // self.bs + 1   # batches per epoch: ceil(n / bs)
     def __iter__(self):
         idxs = torch.randperm(self.n) if self.shuffle else torch.arange(self.n)
         for i in range(0, self.n, self.bs): yield idxs[i:i+self.bs]

@@ -12,16 +12,17 @@ class DataBunch:
     def valid_ds(self): return self.valid_dl.ds
 
 def get_model(data, lr=0.5, nh=50):
-    "A two-layer MLP sized for `data`, with an SGD optimizer."
+    "A two-layer MLP sized for `data` (inputs from the dataset, outputs from `data.c`), with an SGD optimizer."
     m = data.train_ds.x.shape[1]
-    model = nn.Sequential(nn.Linear(m, nh), nn.ReLU(), nn.Linear(nh, data.c))
+    model = nn.Sequential(nn.Linear(m, nh), nn.ReLU(), nn.Linear(nh, data.c)).to(data.train_ds.x.device)
     return model, optim.SGD(model.parameters(), lr=lr)
 
 class Learner:
-    "Everything a training run needs, kept together."
+    "Everything a training run needs, kept together (pure storage, no behaviour)."
     def __init__(self, model, opt, loss_func, data): self.model, self.opt, self.loss_func, self.data = model, opt, loss_func, data
 
 def listify(o):
+    "`o` as a list: None -> [], a list as is, a string or single object -> [o], other iterables -> list(o)."
     if o is None: return []
     if isinstance(o, list): return o
     if isinstance(o, (str, dict)) or not hasattr(o, '__iter__'): return [o]
@@ -37,13 +38,14 @@ class Callback:
     _order = 0
     def set_runner(self, run): self.run = run
     def __getattr__(self, k):
-        if k == 'run': raise AttributeError(k)   # not attached yet: don't recurse
+        if k == 'run': raise AttributeError(k)   # not attached to a runner yet: don't recurse
         return getattr(self.run, k)
     @property
     def name(self): return camel2snake(re.sub(r'Callback$', '', type(self).__name__) or 'callback')
     def __call__(self, event):
-        f = getattr(self, event, None)
-        return bool(f and f())
+        "Run this callback's method for `event`, if it has one; True means 'stop'."
+        f = getattr(type(self), event, None)   # on the class: a miss must not be delegated to the runner
+        return bool(f and f(self))
 
 class TrainEvalCallback(Callback):
     "Switches between training and evaluation mode and counts iterations and (fractional) epochs."
@@ -53,16 +55,18 @@ class TrainEvalCallback(Callback):
         self.model.train(); self.run.in_train = True
     def after_batch(self):
         if not self.in_train: return
-        self.run.n_epochs += 1. / self.iters
+        self.run.n_epochs = self.epoch + (self.iter + 1) / self.iters   # exact at the end of an epoch, unlike summing 1/iters
         self.run.n_iter += 1
     def begin_validate(self):
         self.model.eval(); self.run.in_train = False
 
-class CancelTrainException(Exception): "Raised by a callback to end `fit` early."
-class CancelEpochException(Exception): "Raised by a callback to end the current epoch's batches."
-class CancelBatchException(Exception): "Raised by a callback to skip the rest of this batch."
+class CancelTrainException(Exception): "Raised by a callback to end `fit` early (after_fit still runs)."
+class CancelEpochException(Exception): "Raised by a callback to end the current pass over a loader (training or validation)."
+class CancelBatchException(Exception): "Raised by a callback to skip the rest of this batch (after_batch still runs)."
 
-def print_row(row): print('  '.join(f'{c:>11}' for c in row))
+def print_row(row):
+    "Print a list of strings as one row of right-aligned columns."
+    print('  '.join(f'{c:>14}' for c in row))
 
 class Runner:
     "Owns the training loop; callbacks customise it at each event."
@@ -99,14 +103,16 @@ class Runner:
     def all_batches(self, dl):
         self.iters = len(dl)
         try:
-            for xb, yb in dl: self.one_batch(xb, yb)
+            for i, (xb, yb) in enumerate(dl):
+                self.iter = i
+                self.one_batch(xb, yb)
         except CancelEpochException: self('after_cancel_epoch')
 
     def fit(self, epochs, learn):
         self.epochs, self.learn = epochs, learn
-        self._sorted = sorted(self.cbs, key=lambda cb: cb._order)
+        self._sorted = sorted(self.cbs, key=lambda cb: cb._order)   # sorted once per fit, not at every event
+        for cb in self.cbs: cb.set_runner(self)
         try:
-            for cb in self.cbs: cb.set_runner(self)
             if self('begin_fit'): return
             for epoch in range(epochs):
                 self.epoch = epoch
@@ -136,11 +142,15 @@ class AvgStats:
         self.count += bn
         for i, m in enumerate(self.metrics): self.tot_mets[i] = self.tot_mets[i] + m(run.pred, run.yb).detach() * bn
     @property
-    def avg_stats(self): return [float(o) / self.count for o in [self.tot_loss] + self.tot_mets]
+    def avg_stats(self):
+        "[loss, *metrics] as floats; NaN when no batch was seen (a skipped stage)."
+        if not self.count: return [float('nan')] * (1 + len(self.metrics))
+        return [float(o) / self.count for o in [self.tot_loss] + self.tot_mets]
     @property
     def names(self):
         pre = 'train_' if self.in_train else 'valid_'
         return [pre + 'loss'] + [pre + m.__name__ for m in self.metrics]
+    def __repr__(self): return ', '.join(f'{n}={v:.4f}' for n, v in zip(self.names, self.avg_stats))
 
 class AvgStatsCallback(Callback):
     "Accumulates training and validation stats and logs one row per epoch."

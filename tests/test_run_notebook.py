@@ -2,7 +2,7 @@
 
 Each run starts a real kernel (a second or two), so every test runs as few notebooks as it can.
 """
-import os, subprocess, sys
+import subprocess, sys
 from pathlib import Path
 
 import nbformat
@@ -61,14 +61,14 @@ def test_function_returns_results_with_error_text(tmp_path):
 
 
 def test_cell_timeout_fails_quickly(tmp_path):
-    nb = make_nb(tmp_path, '01_slow.ipynb', 'x = 1', 'import time; time.sleep(30)')
+    nb = make_nb(tmp_path, '01_slow.ipynb', 'x = 1', 'import time; time.sleep(60)')
     [r] = run_notebook.run_notebooks([nb], device='cpu', timeout=2)
-    assert not r.ok and r.seconds < 20
-    assert r.error.startswith('cell 1:') and 'timed out' in r.error and 'time.sleep(30)' in r.error
+    assert not r.ok and r.seconds < 40  # kernel start-up included: slow on a busy machine
+    assert r.error.startswith('cell 1:') and 'timed out' in r.error and 'time.sleep(60)' in r.error
 
 
 def test_jobs_run_in_parallel_and_report_in_notebook_order(tmp_path):
-    make_nb(tmp_path, '01_a.ipynb', 'import time; time.sleep(1)')
+    make_nb(tmp_path, '01_a.ipynb', 'x = 1')
     make_nb(tmp_path, '02_b.ipynb', 'x = 2')
     make_nb(tmp_path, 'scratch.ipynb', 'raise SystemExit("not numbered: never run from a folder")')
     r = cli('.', '--jobs', '2', '--device', 'cpu', cwd=tmp_path)
@@ -78,11 +78,12 @@ def test_jobs_run_in_parallel_and_report_in_notebook_order(tmp_path):
 
 
 @pytest.mark.skipif(run_notebook.cuda_available(), reason="this machine has CUDA")
-def test_device_cuda_without_cuda_is_a_usage_error(tmp_path):
-    make_nb(tmp_path, '01_mark.ipynb', 'open("ran.txt", "w").write("ran")')
-    r = cli('01_mark.ipynb', '--device', 'cuda', cwd=tmp_path)
-    assert r.returncode == 2 and r.stdout == ''
-    assert len(r.stderr.strip().splitlines()) == 1 and 'cuda' in r.stderr and 'Traceback' not in r.stderr
+def test_device_cuda_without_cuda_is_a_usage_error(tmp_path, capsys):
+    nb = make_nb(tmp_path, '01_mark.ipynb', 'open("ran.txt", "w").write("ran")')
+    with pytest.raises(SystemExit) as e: run_notebook.main(str(nb), device='cuda')
+    out, err = capsys.readouterr()
+    assert e.value.code == 2 and out == ''
+    assert err.count('\n') == 1 and 'cuda' in err and 'Traceback' not in err
     assert not (tmp_path/'ran.txt').exists()
 
 
@@ -133,13 +134,22 @@ BAD = {'missing': None, 'not_json': '{"cells": [', 'not_a_notebook': '{"cells": 
 
 
 @pytest.mark.parametrize('kind', BAD)
-def test_bad_path_is_one_line_exit_2_before_running_anything(tmp_path, kind):
+def test_bad_path_is_one_line_exit_2_before_running_anything(tmp_path, capsys, kind):
     good = make_nb(tmp_path, '01_mark.ipynb', 'open("ran.txt", "w").write("ran")')
     bad = tmp_path/'02_bad.ipynb'
     if BAD[kind] is not None: bad.write_text(BAD[kind])
-    r = cli(good.name, bad.name, '--device', 'cpu', cwd=tmp_path)
+    with pytest.raises(SystemExit) as e: run_notebook.main(str(good), str(bad), device='cpu')
+    out, err = capsys.readouterr()
+    assert e.value.code == 2 and out == ''
+    assert err.count('\n') == 1 and '02_bad.ipynb' in err and 'Traceback' not in err
+    assert not (tmp_path/'ran.txt').exists()
+
+
+def test_bad_path_cli(tmp_path):
+    make_nb(tmp_path, '01_mark.ipynb', 'open("ran.txt", "w").write("ran")')
+    r = cli('01_mark.ipynb', 'missing.ipynb', cwd=tmp_path)
     assert r.returncode == 2 and r.stdout == ''
-    assert r.stderr.count('\n') == 1 and '02_bad.ipynb' in r.stderr and 'Traceback' not in r.stderr
+    assert r.stderr == 'run_notebook: missing.ipynb: no such notebook\n'
     assert not (tmp_path/'ran.txt').exists()
 
 
@@ -151,13 +161,6 @@ def test_folder_without_numbered_notebooks_is_a_usage_error(tmp_path):
 def test_folder_expands_to_numbered_notebooks_in_order(tmp_path):
     for name in ['10_z.ipynb', '02a_b.ipynb', '02_a.ipynb', 'notes.ipynb', '01_x.txt']: make_nb(tmp_path, name, 'pass')
     assert [p.name for p in run_notebook.find_notebooks([tmp_path])] == ['02_a.ipynb', '02a_b.ipynb', '10_z.ipynb']
-
-
-def test_main_exits_2_on_usage_error(tmp_path, capsys):
-    with pytest.raises(SystemExit) as e: run_notebook.main(str(tmp_path/'nope.ipynb'))
-    assert e.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith('run_notebook: ') and 'nope.ipynb' in err and err.count('\n') == 1
 
 
 def test_no_argument_means_the_course_folder():

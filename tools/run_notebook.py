@@ -20,7 +20,6 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
-from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parent.parent
 NBS = ROOT/'nbs'
@@ -114,6 +113,7 @@ def write_atomic(path, text):
 
 
 def save_executed(nb, folder, name):
+    from nbconvert import HTMLExporter  # slow to import; only --save needs it
     write_atomic(folder/f'{name}.ipynb', nbformat.writes(nb))
     write_atomic(folder/f'{name}.html', HTMLExporter().from_notebook_node(nb)[0])
 
@@ -143,17 +143,17 @@ def run_notebooks(paths=(), device=None, timeout=600, jobs=1, save=None, progres
         raise RunError(f"--save {save}: that is a notebooks' folder; saving there would overwrite them")
     device, save = pick_device(device), save and Path(str(save))
     args = paths, repeat(device), repeat(timeout), repeat(save)
-    if jobs == 1: results = map(run_one, *args)
-    else:
-        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn'))
-        results = pool.map(run_one, *args)
+    if jobs == 1: return collect(map(run_one, *args), progress)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
+        return collect(pool.map(run_one, *args), progress)
+
+
+def collect(results, progress=None):
+    "The results as a list, passing each one to `progress` as soon as it is there (in notebook order)."
     out = []
-    try:
-        for r in results:
-            out.append(r)
-            if progress: progress(r)
-    finally:
-        if jobs > 1: pool.shutdown(cancel_futures=True)
+    for r in results:
+        out.append(r)
+        if progress: progress(r)
     return out
 
 

@@ -1,0 +1,291 @@
+"""tools/notebook2script.py, its specification as tests.
+
+Every test works in a throwaway repo: tmp/tools/notebook2script.py (a copy of the tool, so its ROOT is tmp),
+tmp/nbs and tmp/exp. The copy is loaded as a module for the function tests and run with `sys.executable`
+for the command-line tests; the real exp/ is never touched.
+"""
+import importlib.util, json, os, shutil, stat, subprocess, sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+TOOL = Path(__file__).resolve().parent.parent/'tools'/'notebook2script.py'
+
+
+def code(source): return {'cell_type': 'code', 'metadata': {}, 'execution_count': None, 'outputs': [], 'source': source}
+def markdown(source): return {'cell_type': 'markdown', 'metadata': {}, 'source': source}
+
+
+def write_nb(path, *cells):
+    "A notebook file of the given cells; a plain string is a code cell. The JSON is written as is."
+    nb = {'cells': [code(c) if isinstance(c, (str, list)) else c for c in cells],
+          'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}
+    path.write_text(json.dumps(nb, ensure_ascii=False), encoding='utf-8')
+    return path
+
+
+def snapshot(folder):
+    "Every file in the folder with its bytes and modification time: to show that nothing was written."
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    (tmp_path/'tools').mkdir(); (tmp_path/'nbs').mkdir(); (tmp_path/'exp').mkdir()
+    shutil.copy(TOOL, tmp_path/'tools'/'notebook2script.py')
+    (tmp_path/'exp'/'__init__.py').write_text('')
+    spec = importlib.util.spec_from_file_location('n2s_copy', tmp_path/'tools'/'notebook2script.py')
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.chdir(tmp_path)
+
+    def cli(*args):
+        return subprocess.run([sys.executable, 'tools/notebook2script.py', *args], cwd=tmp_path, capture_output=True, text=True)
+
+    def main(*args, **kw):
+        "Call the tool's main in-process; its exit code."
+        with pytest.raises(SystemExit) as e: mod.main(*args, **kw)
+        return e.value.code
+
+    return SimpleNamespace(root=tmp_path, nbs=tmp_path/'nbs', exp=tmp_path/'exp', mod=mod, cli=cli, main=main)
+
+
+# --- which cells are exported
+
+@pytest.mark.parametrize('first', ['#export', '# export', '#| export', '#|export', '#EXPORT', '# Export',
+                                   '  # Export  ', '\t#export', '\n\n#export', '  \n#export'])
+def test_directives_that_export(repo, first):
+    cell = code(f'{first}\nx = 1\n')
+    assert repo.mod.is_export(cell)
+    nb = write_nb(repo.nbs/'01_a.ipynb', cell)
+    assert repo.mod.export_cells(nb) == ['x = 1']
+
+
+@pytest.mark.parametrize('cell', [
+    code('#exports\nx = 1'), code('# export this\nx = 1'), code('#export: x\nx = 1'), code('export\nx = 1'),
+    code('x = 1\n#export'), code('# a comment\n#export\nx = 1'), code(''), code('\n\n'),
+    markdown('#export\nx = 1'), {'cell_type': 'raw', 'metadata': {}, 'source': '#export\nx = 1'},
+], ids=['exports', 'export-this', 'export-colon', 'no-hash', 'not-first-line', 'after-comment', 'empty', 'blank',
+        'markdown', 'raw'])
+def test_cells_that_are_not_exported(repo, cell):
+    assert not repo.mod.is_export(cell)
+    nb = write_nb(repo.nbs/'01_a.ipynb', cell)
+    assert repo.mod.export_cells(nb) == []
+
+
+def test_directive_dropped_and_the_rest_kept_verbatim(repo):
+    src = '#export\ndef f(x):\n    "Doc."\n    return x  # keep this comment\n\n\ny = f(2)\n'
+    nb = write_nb(repo.nbs/'01_a.ipynb', src)
+    assert repo.mod.export_cells(nb) == ['def f(x):\n    "Doc."\n    return x  # keep this comment\n\n\ny = f(2)']
+    assert repo.main(str(nb)) == 0
+    text = (repo.exp/'nb_01.py').read_text(encoding='utf-8')
+    assert text.split('\n', 2)[2] == 'def f(x):\n    "Doc."\n    return x  # keep this comment\n\n\ny = f(2)\n'
+
+
+def test_source_as_string_or_list_of_lines_gives_the_same_module(repo):
+    lines = ['#export\n', 'import math\n', '\n', 'def g(): return math.pi\n']
+    write_nb(repo.nbs/'01_a.ipynb', ''.join(lines))
+    assert repo.main('nbs/01_a.ipynb') == 0
+    as_string = (repo.exp/'nb_01.py').read_bytes()
+    write_nb(repo.nbs/'01_a.ipynb', lines)
+    assert repo.main('nbs/01_a.ipynb') == 0
+    assert (repo.exp/'nb_01.py').read_bytes() == as_string
+
+
+def test_crlf_becomes_lf(repo):
+    write_nb(repo.nbs/'01_a.ipynb', '#export\r\nx = 1\r\n\r\ny = 2\r\n', ['#export\r\n', 'z = 3\r\n'])
+    assert repo.main('nbs/01_a.ipynb') == 0
+    data = (repo.exp/'nb_01.py').read_bytes()
+    assert b'\r' not in data and data.endswith(b'x = 1\n\ny = 2\n\nz = 3\n')
+
+
+def test_non_ascii_round_trips_as_utf8(repo):
+    write_nb(repo.nbs/'01_a.ipynb', '#export\ndef σ(x):\n    "café → σ"\n    return x\nname = "é"\n')
+    assert repo.main('nbs/01_a.ipynb') == 0
+    text = (repo.exp/'nb_01.py').read_bytes().decode('utf-8')
+    assert 'def σ(x):\n    "café → σ"' in text and 'name = "é"' in text
+    ns = {}
+    exec(compile(text, 'nb_01.py', 'exec'), ns)
+    assert ns['σ'].__doc__ == 'café → σ'
+
+
+def test_trailing_spaces_stripped_and_one_final_newline(repo):
+    write_nb(repo.nbs/'01_a.ipynb', '#export  \nx = 1   \n\t\ny = 2\t\n\n\n\n', '#export\nz = 3\n\n')
+    assert repo.main('nbs/01_a.ipynb') == 0
+    text = (repo.exp/'nb_01.py').read_text(encoding='utf-8')
+    assert all(l == l.rstrip() for l in text.split('\n'))
+    assert text.endswith('z = 3\n') and not text.endswith('\n\n')
+    assert text.split('\n', 2)[2] == 'x = 1\n\ny = 2\n\nz = 3\n'
+
+
+def test_header_names_the_notebook_relative_to_the_repo(repo):
+    write_nb(repo.nbs/'01_a.ipynb', '#export\nx = 1')
+    assert repo.main(str(repo.nbs/'01_a.ipynb')) == 0  # an absolute path is shown relative all the same
+    lines = (repo.exp/'nb_01.py').read_text(encoding='utf-8').split('\n')
+    assert lines[0].startswith('# AUTOGENERATED from nbs/01_a.ipynb') and 'tools/notebook2script.py' in lines[0]
+    assert lines[1] == '' and lines[2] == 'x = 1'
+
+
+@pytest.mark.parametrize('name,module', [('02a_why_sqrt5.ipynb', 'nb_02a'), ('01_matmul.ipynb', 'nb_01'),
+                                         ('nbs/10_x_y.ipynb', 'nb_10'), ('00_exports.ipynb', 'nb_00')])
+def test_module_name(repo, name, module):
+    assert repo.mod.module_name(name) == module
+
+
+@pytest.mark.parametrize('name', ['0-1_x.ipynb', '01.5_x.ipynb', 'é1_x.ipynb'])
+def test_bad_prefix_is_refused(repo, capsys, name):
+    write_nb(repo.nbs/name, '#export\nx = 1')
+    assert repo.main(f'nbs/{name}') == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and name in err
+    assert snapshot(repo.exp).keys() == {'__init__.py'}
+
+
+def test_two_notebooks_for_one_module_is_refused_and_nothing_written(repo, capsys):
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1')
+    write_nb(repo.nbs/'01_b.ipynb', '#export\nb = 1')
+    assert repo.main('nbs/01_a.ipynb', 'nbs/01_b.ipynb') == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and '01_b.ipynb' in err and 'nb_01' in err
+    assert snapshot(repo.exp).keys() == {'__init__.py'}
+    r = repo.cli()  # the same two in nbs/, found without naming them
+    assert r.returncode == 2 and r.stderr.count('\n') == 1
+    assert snapshot(repo.exp).keys() == {'__init__.py'}
+
+
+# --- user mistakes: one line on stderr, exit 2, nothing written
+
+BAD = {
+    'missing': None,
+    'not_json': '{"cells": [',
+    'json_list': '[1, 2, 3]',
+    'no_cells': '{"metadata": {}, "nbformat": 4}',
+    'cells_not_a_list': '{"cells": "oops", "nbformat": 4}',
+    'syntax_error': json.dumps({'cells': [code('x = 1'), markdown('m'), code('#export\ndef f(:\n    pass')],
+                                'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}),
+}
+
+
+@pytest.fixture
+def converted(repo):
+    "A repo with nbs/01_a.ipynb already converted: exp/nb_01.py exists, to show it is left alone."
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1')
+    assert repo.main('nbs/01_a.ipynb') == 0
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = 2')  # changed since: a run that went ahead would rewrite
+    return repo
+
+
+@pytest.mark.parametrize('kind', BAD)
+@pytest.mark.parametrize('after_a_good_one', [False, True], ids=['alone', 'second'])
+def test_bad_input_exit_2_one_line_nothing_written(converted, capsys, kind, after_a_good_one):
+    repo = converted
+    bad = repo.nbs/'02_bad.ipynb'
+    if BAD[kind] is not None: bad.write_text(BAD[kind], encoding='utf-8')
+    before = snapshot(repo.exp)
+    args = (['nbs/01_a.ipynb'] if after_a_good_one else []) + ['nbs/02_bad.ipynb']
+    assert repo.main(*args) == 2
+    out, err = capsys.readouterr()
+    assert err.count('\n') == 1 and err.startswith('notebook2script: ') and '02_bad.ipynb' in err
+    assert 'Traceback' not in err and out == ''
+    if kind == 'syntax_error': assert 'cell 2' in err
+    assert snapshot(repo.exp) == before
+
+
+def test_bad_input_cli(converted):
+    (converted.nbs/'02_bad.ipynb').write_text('not json', encoding='utf-8')
+    before = snapshot(converted.exp)
+    r = converted.cli('nbs/01_a.ipynb', 'nbs/02_bad.ipynb')
+    assert r.returncode == 2 and r.stdout == ''
+    assert r.stderr.startswith('notebook2script: nbs/02_bad.ipynb: not valid JSON') and r.stderr.count('\n') == 1
+    assert snapshot(converted.exp) == before
+
+
+# --- what gets written
+
+def test_notebook_without_export_cells_writes_no_module(repo):
+    write_nb(repo.nbs/'01_a.ipynb', 'x = 1', markdown('#export'))
+    assert repo.main('nbs/01_a.ipynb') == 0
+    assert snapshot(repo.exp).keys() == {'__init__.py'}
+
+
+def test_no_paths_converts_every_numbered_notebook_in_order(repo):
+    write_nb(repo.nbs/'02_b.ipynb', '#export\nfrom exp.nb_01 import *\nb = 2')
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1')
+    write_nb(repo.nbs/'02a_c.ipynb', '#export\nc = 3')
+    write_nb(repo.nbs/'03_none.ipynb', 'not_exported = 1')
+    write_nb(repo.nbs/'scratch.ipynb', '#export\nscratch = 1')
+    r = repo.cli()
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ['wrote exp/nb_01.py', 'wrote exp/nb_02.py', 'wrote exp/nb_02a.py']
+    assert snapshot(repo.exp).keys() == {'__init__.py', 'nb_01.py', 'nb_02.py', 'nb_02a.py'}
+    r = subprocess.run([sys.executable, '-c', 'from exp.nb_02 import *; assert (a, b) == (1, 2)'], cwd=repo.root)
+    assert r.returncode == 0
+
+
+def test_rerun_is_byte_identical_and_leaves_files_alone(repo):
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = "é"', '#export\nb = 2')
+    assert repo.cli().returncode == 0
+    before = snapshot(repo.exp)
+    r = repo.cli()
+    assert r.returncode == 0 and r.stdout.splitlines() == ['unchanged exp/nb_01.py']
+    assert snapshot(repo.exp) == before
+
+
+def test_writes_leave_no_temp_files(repo):
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1')
+    write_nb(repo.nbs/'02_b.ipynb', '#export\nb = 1')
+    assert repo.main() == 0
+    assert sorted(p.name for p in repo.exp.iterdir()) == ['__init__.py', 'nb_01.py', 'nb_02.py']
+
+
+def test_modules_are_ordinary_readable_files(repo):
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1')
+    old = os.umask(0o022)
+    try: assert repo.main() == 0
+    finally: os.umask(old)
+    assert stat.S_IMODE((repo.exp/'nb_01.py').stat().st_mode) == 0o644, "not private like a mkstemp file (0600)"
+
+
+def test_failed_write_keeps_the_old_module_and_no_temp_file(repo, monkeypatch):
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1')
+    assert repo.main() == 0
+    before = snapshot(repo.exp)
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = 2')
+
+    def broken_replace(src, dst): raise OSError('disk full')
+    monkeypatch.setattr(repo.mod.os, 'replace', broken_replace)
+    with pytest.raises(OSError): repo.mod.convert()
+    assert snapshot(repo.exp) == before
+
+
+# --- --check
+
+def test_check_in_sync(repo):
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1')
+    write_nb(repo.nbs/'02_b.ipynb', 'nothing exported')
+    assert repo.cli().returncode == 0
+    r = repo.cli('--check')
+    assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == 'exp/ is in sync with nbs/'
+    assert repo.mod.stale_modules() == []
+
+
+def test_check_lists_stale_missing_and_orphans_and_writes_nothing(repo):
+    for n, name in enumerate(['01_a', '02_b', '03_c'], 1): write_nb(repo.nbs/f'{name}.ipynb', f'#export\nv = {n}')
+    assert repo.cli().returncode == 0
+    write_nb(repo.nbs/'01_a.ipynb', '#export\nv = 10')   # notebook edited, module not regenerated
+    (repo.exp/'nb_02.py').unlink()                          # module deleted
+    (repo.exp/'nb_09.py').write_text('orphan = 1\n')        # module without a notebook
+    before = snapshot(repo.exp)
+    r = repo.cli('--check')
+    assert r.returncode == 1
+    assert r.stdout.splitlines() == ['stale: exp/nb_01.py', 'missing: exp/nb_02.py', 'no notebook: exp/nb_09.py',
+                                     'exp/ is out of sync with nbs/']
+    assert snapshot(repo.exp) == before
+    assert repo.mod.stale_modules() == r.stdout.splitlines()[:-1]
+
+
+def test_check_reports_a_broken_notebook_as_a_usage_error(repo):
+    (repo.nbs/'01_a.ipynb').write_text('{', encoding='utf-8')
+    r = repo.cli('--check')
+    assert r.returncode == 2 and r.stderr.count('\n') == 1 and '01_a.ipynb' in r.stderr
