@@ -162,6 +162,7 @@ BAD = {
     'json_list': '[1, 2, 3]',
     'no_cells': '{"metadata": {}, "nbformat": 4}',
     'cells_not_a_list': '{"cells": "oops", "nbformat": 4}',
+    'source_not_text': json.dumps({'cells': [code(5)], 'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}),
     'syntax_error': json.dumps({'cells': [code('x = 1'), markdown('m'), code('#export\ndef f(:\n    pass')],
                                 'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}),
 }
@@ -207,6 +208,15 @@ def test_notebook_without_export_cells_writes_no_module(repo):
     write_nb(repo.nbs/'01_a.ipynb', 'x = 1', markdown('#export'))
     assert repo.main('nbs/01_a.ipynb') == 0
     assert snapshot(repo.exp).keys() == {'__init__.py'}
+
+
+def test_notebook_that_stops_exporting_loses_its_module(repo):
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1')
+    assert repo.main('nbs/01_a.ipynb') == 0 and (repo.exp/'nb_01.py').exists()
+    write_nb(repo.nbs/'01_a.ipynb', 'a = 1')
+    assert repo.main('nbs/01_a.ipynb') == 0
+    assert snapshot(repo.exp).keys() == {'__init__.py'}
+    assert repo.main(check=True) == 0
 
 
 def test_no_paths_converts_every_numbered_notebook_in_order(repo):
@@ -279,7 +289,7 @@ def test_check_lists_stale_missing_and_orphans_and_writes_nothing(repo):
     before = snapshot(repo.exp)
     r = repo.cli('--check')
     assert r.returncode == 1
-    assert r.stdout.splitlines() == ['stale: exp/nb_01.py', 'missing: exp/nb_02.py', 'no notebook: exp/nb_09.py',
+    assert r.stdout.splitlines() == ['stale: exp/nb_01.py', 'missing: exp/nb_02.py', 'no notebook exports it: exp/nb_09.py',
                                      'exp/ is out of sync with nbs/']
     assert snapshot(repo.exp) == before
     assert repo.mod.stale_modules() == r.stdout.splitlines()[:-1]

@@ -2,7 +2,7 @@
 
 Each run starts a real kernel (a second or two), so every test runs as few notebooks as it can.
 """
-import subprocess, sys
+import os, subprocess, sys
 from pathlib import Path
 
 import nbformat
@@ -68,8 +68,10 @@ def test_cell_timeout_fails_quickly(tmp_path):
 
 
 def test_jobs_run_in_parallel_and_report_in_notebook_order(tmp_path):
-    make_nb(tmp_path, '01_a.ipynb', 'x = 1')
-    make_nb(tmp_path, '02_b.ipynb', 'x = 2')
+    threads = os.environ.get('OMP_NUM_THREADS') or str(max(1, (os.cpu_count() or 1) // 2))
+    share = f'import os; assert os.environ["OMP_NUM_THREADS"] == "{threads}"'  # two kernels share the cores
+    make_nb(tmp_path, '01_a.ipynb', 'x = 1', share)
+    make_nb(tmp_path, '02_b.ipynb', 'x = 2', share)
     make_nb(tmp_path, 'scratch.ipynb', 'raise SystemExit("not numbered: never run from a folder")')
     r = cli('.', '--jobs', '2', '--device', 'cpu', cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr

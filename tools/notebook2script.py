@@ -32,7 +32,8 @@ def is_export(cell):
 def cell_source(cell):
     "A cell's source as one string with `\\n` line endings (nbformat allows a string or a list)."
     src = cell.get('source', '')
-    if isinstance(src, list): src = ''.join(src)
+    if isinstance(src, list) and all(isinstance(l, str) for l in src): src = ''.join(src)
+    if not isinstance(src, str): raise ExportError("a cell's source is neither a string nor a list of strings")
     return src.replace('\r\n', '\n').replace('\r', '\n')
 
 
@@ -58,7 +59,10 @@ def export_cells(path):
     "The source of each export cell, directive dropped; each one compiled to catch syntax errors."
     out = []
     for i, cell in enumerate(read_notebook(path)['cells']):
-        if not isinstance(cell, dict) or not is_export(cell): continue
+        if not isinstance(cell, dict): raise ExportError(f"{path}: cell {i} is not a JSON object")
+        try: exported = is_export(cell)
+        except ExportError as e: raise ExportError(f"{path}: cell {i}: {e}")
+        if not exported: continue
         lines = cell_source(cell).split('\n')
         first = next(j for j, l in enumerate(lines) if l.strip())
         code = '\n'.join(lines[first+1:]).strip('\n')
@@ -82,8 +86,8 @@ def module_text(path, cells):
     return '\n'.join(lines).rstrip('\n') + '\n'
 
 
-def numbered_notebooks(folder=NBS):
-    return sorted(p for p in Path(folder).glob('*.ipynb') if _numbered.match(p.name))
+def numbered_notebooks(folder=None):
+    return sorted(p for p in Path(folder or NBS).glob('*.ipynb') if _numbered.match(p.name))
 
 
 def plan(paths):
@@ -107,6 +111,7 @@ def write_atomic(path, text):
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'w', encoding='utf-8', newline='\n') as f: f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a module is an ordinary readable file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -123,7 +128,7 @@ def stale_modules():
         elif mod.read_text(encoding='utf-8') != text: problems.append(f"stale: {relative(mod)}")
     wanted = {m for m, t in expected.items() if t is not None}
     for mod in sorted(EXP.glob('nb_*.py')):
-        if mod not in wanted: problems.append(f"no notebook: {relative(mod)}")
+        if mod not in wanted: problems.append(f"no notebook exports it: {relative(mod)}")
     return problems
 
 
@@ -136,7 +141,9 @@ def convert(*paths, check=False):
         return 1 if problems else 0
     planned = plan(paths or numbered_notebooks())
     for mod, text in planned.items():
-        if text is None: continue
+        if text is None:  # the notebook exports nothing (any more): no module
+            if mod.exists(): mod.unlink(); print(f"removed {relative(mod)}")
+            continue
         if mod.exists() and mod.read_text(encoding='utf-8') == text: print(f"unchanged {relative(mod)}")
         else:
             write_atomic(mod, text)

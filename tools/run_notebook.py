@@ -81,10 +81,13 @@ def this_pythons_kernel():
     return AsyncKernelManager(kernel_name='python3', kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
 
 
-def kernel_env(device):
+def kernel_env(device, threads=None):
     "Our environment plus EXP_DEVICE; our interpreter's folder first on PATH so `!python` is this Python."
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get('PATH', '')])
-    return {**os.environ, 'PATH': path, 'EXP_DEVICE': device}
+    env = {**os.environ, 'PATH': path, 'EXP_DEVICE': device}
+    # kernels side by side must share the cores: oversubscribed OpenMP threads make torch many times slower
+    if threads and 'OMP_NUM_THREADS' not in os.environ: env['OMP_NUM_THREADS'] = str(threads)
+    return env
 
 
 def failure_report(nb, index, err, timeout):
@@ -118,7 +121,7 @@ def save_executed(nb, folder, name):
     write_atomic(folder/f'{name}.html', HTMLExporter().from_notebook_node(nb)[0])
 
 
-def run_one(path, device, timeout, save=None):
+def run_one(path, device, timeout, save=None, threads=None):
     "Execute an in-memory copy of one notebook in a fresh kernel, from the notebook's folder."
     path, current = Path(path), {}
     nb = read_notebook(path)
@@ -127,7 +130,7 @@ def run_one(path, device, timeout, save=None):
                             extra_arguments=['--IPKernelApp.log_level=ERROR'],  # no start-up warnings on stderr
                             on_cell_start=lambda cell, cell_index: current.update(index=cell_index))
     start, error = time.perf_counter(), ''
-    try: client.execute(cleanup_kc=True, env=kernel_env(device))
+    try: client.execute(cleanup_kc=True, env=kernel_env(device, threads))
     except Exception as e: error = failure_report(nb, current.get('index'), e, timeout)
     seconds = time.perf_counter() - start
     if save: save_executed(nb, Path(save), path.stem)
@@ -142,7 +145,8 @@ def run_notebooks(paths=(), device=None, timeout=600, jobs=1, save=None, progres
     if save is not None and any(Path(str(save)).resolve() == p.parent.resolve() for p in paths):
         raise RunError(f"--save {save}: that is a notebooks' folder; saving there would overwrite them")
     device, save = pick_device(device), save and Path(str(save))
-    args = paths, repeat(device), repeat(timeout), repeat(save)
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    args = paths, repeat(device), repeat(timeout), repeat(save), repeat(threads)
     if jobs == 1: return collect(map(run_one, *args), progress)
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
         return collect(pool.map(run_one, *args), progress)
