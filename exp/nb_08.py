@@ -62,7 +62,7 @@ class CollabDataBunch(DataBunch):
     @property
     def n_movies(self): return len(self.movie2idx)
 
-def collab_databunch(ratings, bs=256, valid_pct=0.2, seed=42, loader=BatchLoader):
+def collab_databunch(ratings, bs=1024, valid_pct=0.2, seed=42, loader=BatchLoader):
     "Ratings as a `CollabDataBunch`: a seeded random split, batches of (LongTensor [bs, 2], FloatTensor [bs])."
     user2idx, movie2idx = collab_indices(ratings)
     x, y = collab_tensors(ratings, user2idx, movie2idx)
@@ -75,16 +75,16 @@ def embedding(n, n_factors, std=0.01):
     with torch.no_grad(): emb.weight.normal_(0, std)
     return emb
 
-def sigmoid_range(x, lo, hi):
-    "Squash `x` into (lo, hi) with a sigmoid."
-    return torch.sigmoid(x) * (hi - lo) + lo
-
 class EmbeddingDot(nn.Module):
     "Predicted rating = user factors · movie factors."
     def __init__(self, n_users, n_movies, n_factors=50):
         super().__init__()
         self.u, self.m = embedding(n_users, n_factors), embedding(n_movies, n_factors)
     def forward(self, x): return (self.u(x[:, 0]) * self.m(x[:, 1])).sum(1)
+
+def sigmoid_range(x, lo, hi):
+    "Squash `x` into (lo, hi) with a sigmoid."
+    return torch.sigmoid(x) * (hi - lo) + lo
 
 class EmbeddingDotBias(nn.Module):
     "Predicted rating = sigmoid_range(user · movie + user bias + movie bias, *y_range)."
@@ -103,7 +103,8 @@ class EmbeddingNet(nn.Module):
     def __init__(self, n_users, n_movies, n_factors=50, nh=100, p1=0.05, p2=0.5, y_range=(0., 5.5)):
         super().__init__()
         self.u, self.m = embedding(n_users, n_factors), embedding(n_movies, n_factors)
-        self.layers = nn.Sequential(nn.Dropout(p1), nn.Linear(2 * n_factors, nh), nn.ReLU(), nn.Dropout(p2), nn.Linear(nh, 1))
+        self.layers = nn.Sequential(nn.Dropout(p1), nn.Linear(2 * n_factors, nh), nn.ReLU(),
+                                    nn.Dropout(p2), nn.Linear(nh, 1))
         self.y_range = y_range
     def forward(self, x):
         h = torch.cat([self.u(x[:, 0]), self.m(x[:, 1])], dim=1)
@@ -120,7 +121,29 @@ class RmseCallback(Callback):
     def after_epoch(self):
         self.train.append(rmse(self.avg_stats.train_stats)); self.valid.append(rmse(self.avg_stats.valid_stats))
 
-def get_collab_learn_run(model, data, lr, opt_func=adam_opt, cbs=None, **opt_kwargs):
-    "A `Learner` (MSE loss, `opt_func(params, lr, **opt_kwargs)`) and a `Runner` that tracks RMSE on `def_device`."
+def get_collab_learn_run(model, data, lr=1e-2, opt_func=adam_opt, cbs=None, **opt_kwargs):
+    "A `Learner` (MSE loss, `opt_func(params, lr, **opt_kwargs)`) and a `Runner` that records RMSE, on `def_device`."
     learn = Learner(model, opt_func(model.parameters(), lr, **opt_kwargs), F.mse_loss, data)
     return learn, Runner(cbs=[DeviceCallback(), AvgStatsCallback([]), RmseCallback()] + listify(cbs))
+
+def recommend(model, data, ratings, movies, user_id, n=10, min_ratings=50):
+    """Titles of the `n` movies with the highest predicted rating that `user_id` has not rated. An unknown user gets
+    the movies with the highest bias among those with at least `min_ratings` ratings (the cold-start fallback)."""
+    idx2movie = list(data.movie2idx)
+    dev = next(model.parameters()).device
+    if user_id in data.user2idx:
+        seen = torch.tensor(ratings.movieId[ratings.userId == user_id].map(data.movie2idx).values)
+        cand = torch.ones(data.n_movies, dtype=torch.bool)
+        cand[seen] = False
+        cand = cand.nonzero().squeeze(1)
+        x = torch.stack([torch.full_like(cand, data.user2idx[user_id]), cand], dim=1)
+        model.eval()
+        with torch.no_grad(): scores = model(x.to(dev)).cpu()
+        column = 'predicted rating'
+    else:
+        counts = ratings.movieId.value_counts()
+        cand = torch.tensor([data.movie2idx[i] for i in counts.index[counts >= min_ratings]])
+        scores, column = model.mb.weight.detach().squeeze(1).cpu()[cand], 'movie bias'
+    top = scores.topk(min(n, len(cand)))
+    ids = [idx2movie[i] for i in cand[top.indices].tolist()]
+    return pd.DataFrame({'movieId': ids, 'title': movies.set_index('movieId').title[ids].values, column: top.values.numpy()})

@@ -159,7 +159,7 @@ def main(threads=2, skip_course=False, out='build/bench.json'):
     bench_matmul(rep, device)
     x_train, y_train, _, _ = get_data()
     bench_loaders(rep, '', Dataset(x_train, y_train))
-    bench_loaders(rep, '_movielens', collab_databunch(bs=64).train_ds)
+    bench_loaders(rep, '_movielens', collab_databunch(load_ratings(), bs=64).train_ds)
     bench_runner(rep)
     if not skip_course: bench_course(rep, device)
     rep.numbers.update(threads=threads, device=str(device), torch=torch.__version__)
