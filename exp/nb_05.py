@@ -111,6 +111,7 @@ class Runner:
     def fit(self, epochs, learn):
         self.epochs, self.learn = epochs, learn
         self._sorted = sorted(self.cbs, key=lambda cb: cb._order)   # sorted once per fit, not at every event
+        self._handlers = {}
         for cb in self.cbs: cb.set_runner(self)
         try:
             if self('begin_fit'): return
@@ -127,8 +128,11 @@ class Runner:
 
     def __call__(self, event):
         "Call `event` on every callback in `_order`; True if any of them asked to stop."
+        cbs = self._handlers.get(event)
+        if cbs is None:  # who handles `event` is looked up once per fit: most callbacks handle only a few events
+            cbs = self._handlers[event] = [cb for cb in self._sorted if hasattr(type(cb), event)]
         res = False
-        for cb in self._sorted: res = cb(event) or res
+        for cb in cbs: res = cb(event) or res
         return res
 
 class AvgStats:

@@ -31,6 +31,7 @@ class GeneralRelu(nn.Module):
     def __init__(self, leak=None, sub=None, maxv=None):
         super().__init__()
         self.leak, self.sub, self.maxv = leak, sub, maxv
+    def extra_repr(self): return f'leak={self.leak}, sub={self.sub}, maxv={self.maxv}'
     def forward(self, x):
         x = F.leaky_relu(x, self.leak) if self.leak else F.relu(x)
         if self.sub is not None: x = x - self.sub
