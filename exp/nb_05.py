@@ -46,6 +46,9 @@ class Callback:
         "Run this callback's method for `event`, if it has one; True means 'stop'."
         f = getattr(type(self), event, None)   # on the class: a miss must not be delegated to the runner
         return bool(f and f(self))
+    def handles(self, event):
+        "Does this callback act at `event`? A callback with its own `__call__` sees every event."
+        return hasattr(type(self), event) or type(self).__call__ is not Callback.__call__
 
 class TrainEvalCallback(Callback):
     "Switches between training and evaluation mode and counts iterations and (fractional) epochs."
@@ -130,7 +133,7 @@ class Runner:
         "Call `event` on every callback in `_order`; True if any of them asked to stop."
         cbs = self._handlers.get(event)
         if cbs is None:  # who handles `event` is looked up once per fit: most callbacks handle only a few events
-            cbs = self._handlers[event] = [cb for cb in self._sorted if hasattr(type(cb), event)]
+            cbs = self._handlers[event] = [cb for cb in self._sorted if cb.handles(event)]
         res = False
         for cb in cbs: res = cb(event) or res
         return res
