@@ -9,7 +9,7 @@ with EXP_DEVICE=cpu or cuda in its environment (default: cuda when torch sees a 
 notebook is never written: an in-memory copy runs. --save DIR writes each executed copy, failed ones
 too, to DIR as .ipynb and .html. Exit code: 0 all ran, 1 a notebook failed, 2 a usage mistake.
 """
-import json, multiprocessing, os, re, sys, tempfile, textwrap, time
+import json, multiprocessing, os, re, sys, textwrap, time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import repeat
@@ -20,6 +20,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+from notebook2script import write_atomic  # tools/ is on sys.path: this script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
 NBS = ROOT/'nbs'
@@ -100,19 +102,6 @@ def failure_report(nb, index, err, timeout):
         what = '\n'.join(tb[0]) if tb else f"{err.ename}: {err.evalue}"
     else: what = f"{type(err).__name__}: {err}"
     return _ansi.sub('', f"cell {index}:\n{textwrap.indent(cell.source, '    ')}\n{what}")
-
-
-def write_atomic(path, text):
-    "Write to a temp file in the same folder, then rename: a reader sees the old file or the new one."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8', newline='\n') as f: f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; these are ordinary readable files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_executed(nb, folder, name):
