@@ -4,9 +4,7 @@ from exp.nb_00 import *
 import gzip, hashlib, pickle, subprocess, sys, tempfile, zipfile
 from pathlib import Path
 
-import exp
-
-DATA = Path(os.environ.get('EXP_DATA') or Path(exp.__file__).resolve().parent.parent/'data')  # the repo's data/
+DATA = Path(os.environ.get('EXP_DATA') or ROOT/'data')
 
 class FetchError(Exception):
     "A dataset could not be fetched; the message says where to put the file by hand."
