@@ -6,7 +6,7 @@
 
 Every number is the median of several runs after a warm-up run; the table shows min / median / max.
 """
-import json, os, statistics, sys, tempfile, time
+import json, statistics, sys, time
 from functools import partial
 from pathlib import Path
 
@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT/'tools'))
 from exp.nb_09 import *
 import run_notebook
+from notebook2script import write_atomic
 
 
 def timings(f, runs=5, warmup=1, number=1):
@@ -88,12 +89,6 @@ def bench_loaders(rep, name, train_ds, bs=64):
         rep.add(f'loader_samples_per_s_{kind}{name}', len(train_ds) / statistics.median(ts), ts, 'samples/s')
 
 
-def mnist_mlp_data(bs=64):
-    x_train, y_train, x_valid, y_valid = get_data()
-    m, s = x_train.mean(), x_train.std()
-    return DataBunch(*get_dls(Dataset(normalize(x_train, m, s), y_train), Dataset(normalize(x_valid, m, s), y_valid), bs), c=10)
-
-
 def plain_epoch(model, opt, data, sched, n_iter):
     "A hand-written loop doing the Runner's work: train, schedule lr, record, validate, weighted stats."
     model.train()
@@ -116,7 +111,7 @@ def plain_epoch(model, opt, data, sched, n_iter):
 
 def bench_runner(rep, runs=5):
     "Epoch time of the Runner with the standard callbacks over a plain loop on the same batches (MNIST MLP)."
-    data = mnist_mlp_data()
+    data = mnist_databunch()   # notebook 06's MNIST: flat rows, normalized
     sched = sched_cos(0.5, 0.05)
     model, opt = get_model(data, lr=0.5, nh=50)
     learn = Learner(model, opt, F.cross_entropy, data)
@@ -144,13 +139,6 @@ def bench_course(rep, device):
         rep.add(key, secs, None, 's')
 
 
-def write_json(path, obj):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.tmp')
-    with os.fdopen(fd, 'w') as f: json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
-
-
 def main(threads=2, skip_course=False, out='build/bench.json'):
     torch.set_num_threads(threads)
     device = def_device
@@ -163,7 +151,7 @@ def main(threads=2, skip_course=False, out='build/bench.json'):
     bench_runner(rep)
     if not skip_course: bench_course(rep, device)
     rep.numbers.update(threads=threads, device=str(device), torch=torch.__version__)
-    write_json(ROOT/out, rep.numbers)
+    write_atomic(ROOT/out, json.dumps(rep.numbers, indent=2) + '\n')
     print(f"\nwrote {out}")
 
 

@@ -10,11 +10,17 @@ import fire
 from exp.nb_01 import FetchError, fetch_mnist
 
 
+def unavailable(name, err):
+    "A fetcher that explains why `name` cannot be fetched here (its module failed to import)."
+    def _fetch(): raise FetchError(f"{name} needs the Python package {err.name!r} ({err}); run `pip install -r requirements.txt`")
+    return _fetch
+
+
 def fetchers():
-    "Name -> fetch function; MovieLens comes from notebook 08's module."
+    "Name -> fetch function; MovieLens comes from notebook 08's module (which needs pandas)."
     out = {'mnist': fetch_mnist}
     try: from exp.nb_08 import fetch_movielens
-    except ImportError: pass
+    except ImportError as e: out['movielens'] = unavailable('movielens', e)
     else: out['movielens'] = fetch_movielens
     return out
 
