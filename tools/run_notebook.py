@@ -2,12 +2,14 @@
 
     python tools/run_notebook.py                               # every numbered notebook in nbs/, in order
     python tools/run_notebook.py nbs/03_initializing.ipynb     # one or more notebooks (or folders)
-    python tools/run_notebook.py --device cpu --timeout 600 --jobs 2 --save build/runs
+    python tools/run_notebook.py --device cpu --timeout 600 --jobs 2 --seed 3 --save build
 
 Each notebook runs in a fresh kernel of this Python (sys.executable), from the notebook's own folder,
-with EXP_DEVICE=cpu or cuda in its environment (default: cuda when torch sees a GPU). The committed
-notebook is never written: an in-memory copy runs. --save DIR writes each executed copy, failed ones
-too, to DIR as .ipynb and .html. Exit code: 0 all ran, 1 a notebook failed, 2 a usage mistake.
+with EXP_DEVICE (cpu, cuda or mps; default: $EXP_DEVICE, else cuda when torch sees a GPU), EXP_NO_EXPORT=1
+(the export cells write nothing: `notebook2script.py --check` guards exp/) and, with --seed N, EXP_SEED=N
+in its environment. The committed notebook is never written: an in-memory copy runs. --save DIR writes
+each executed copy, failed ones too, to DIR as .ipynb and as an HTML page that works offline, and an
+index.html linking them (tools/course_site.py). Exit code: 0 all ran, 1 a notebook failed, 2 a usage mistake.
 """
 import json, multiprocessing, os, re, sys, textwrap, time
 from concurrent.futures import ProcessPoolExecutor
@@ -15,13 +17,13 @@ from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
 
-import fire, nbformat
+import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
-from notebook2script import write_atomic  # tools/ is on sys.path: this script's folder
+import cli  # tools/ is on sys.path: this script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
 NBS = ROOT/'nbs'
@@ -29,7 +31,10 @@ _numbered = re.compile(r'^\d+[a-z]?_.*\.ipynb$')
 _ansi = re.compile(r'\x1b\[[0-?]*[ -/]*[@-~]')
 
 
-class RunError(Exception):
+DEVICES = ('cpu', 'cuda', 'mps')
+
+
+class RunError(cli.UsageError):
     "A user mistake (bad path or option): reported as one line, exit code 2, nothing run."
 
 
@@ -65,17 +70,34 @@ def find_notebooks(paths=()):
 
 
 def cuda_available():
-    import torch
+    import torch  # slow to import; only picking a device needs it
     return torch.cuda.is_available()
 
 
+def mps_available():
+    import torch
+    return torch.backends.mps.is_available()
+
+
 def pick_device(device=None):
-    "The device the notebooks get as EXP_DEVICE: cuda when there is one, unless told otherwise."
+    "The device the notebooks get as EXP_DEVICE: `device`, else $EXP_DEVICE, else cuda when there is one."
+    source = '--device'
+    if device is None and os.environ.get('EXP_DEVICE'): device, source = os.environ['EXP_DEVICE'], 'EXP_DEVICE'
     if device is None: return 'cuda' if cuda_available() else 'cpu'
-    if device not in ('cpu', 'cuda'): raise RunError(f"--device {device!r}: choose cpu or cuda")
+    if device not in DEVICES: raise RunError(f"{source} {device!r}: choose cpu, cuda or mps")
     if device == 'cuda' and not cuda_available():
-        raise RunError("--device cuda: torch finds no CUDA GPU on this machine; use --device cpu")
+        raise RunError(f"{source} cuda: torch finds no CUDA GPU on this machine; use cpu")
+    if device == 'mps' and not mps_available():
+        raise RunError(f"{source} mps: torch finds no Apple GPU (MPS) on this machine; use cpu")
     return device
+
+
+def check_seed(seed):
+    "`seed` as the EXP_SEED string, if it is a whole number >= 0 (None stays None)."
+    if seed is None: return None
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise RunError(f"--seed {seed!r}: give a whole number >= 0")
+    return str(seed)
 
 
 def this_pythons_kernel():
@@ -83,13 +105,14 @@ def this_pythons_kernel():
     return AsyncKernelManager(kernel_name='python3', kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
 
 
-def kernel_env(device, threads=None):
-    "Our environment plus EXP_DEVICE; our interpreter's folder first on PATH so `!python` is this Python."
+def kernel_env(device, threads=None, extra=None):
+    "Our environment plus EXP_DEVICE and EXP_NO_EXPORT; this Python first on PATH; then `extra`, which wins."
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get('PATH', '')])
-    env = {**os.environ, 'PATH': path, 'EXP_DEVICE': device}
+    # EXP_NO_EXPORT: an in-memory copy runs, so its export cells must not rewrite exp/ behind the committed notebook
+    env = {**os.environ, 'PATH': path, 'EXP_DEVICE': device, 'EXP_NO_EXPORT': '1'}
     # kernels side by side must share the cores: oversubscribed OpenMP threads make torch many times slower
     if threads and 'OMP_NUM_THREADS' not in os.environ: env['OMP_NUM_THREADS'] = str(threads)
-    return env
+    return {**env, **(extra or {})}
 
 
 def failure_report(nb, index, err, timeout):
@@ -104,41 +127,48 @@ def failure_report(nb, index, err, timeout):
     return _ansi.sub('', f"cell {index}:\n{textwrap.indent(cell.source, '    ')}\n{what}")
 
 
-def save_executed(nb, folder, name):
-    from nbconvert import HTMLExporter  # slow to import; only --save needs it
-    write_atomic(folder/f'{name}.ipynb', nbformat.writes(nb))
-    write_atomic(folder/f'{name}.html', HTMLExporter().from_notebook_node(nb)[0])
-
-
-def run_one(path, device, timeout, save=None, threads=None):
-    "Execute an in-memory copy of one notebook in a fresh kernel, from the notebook's folder."
+def run_one(path, device, timeout, save=None, threads=None, env=None):
+    "Execute an in-memory copy of one notebook in a fresh kernel, from the notebook's folder; `env` wins."
     path, current = Path(path), {}
     nb = read_notebook(path)
+    print(f"running {path.stem} …", flush=True)  # from the worker under --jobs: says what is under way
     client = NotebookClient(nb, timeout=timeout, kernel_name='python3', km=this_pythons_kernel(),
                             shutdown_kernel='immediate', resources={'metadata': {'path': str(path.parent.resolve())}},
                             extra_arguments=['--IPKernelApp.log_level=ERROR'],  # no start-up warnings on stderr
                             on_cell_start=lambda cell, cell_index: current.update(index=cell_index))
     start, error = time.perf_counter(), ''
-    try: client.execute(cleanup_kc=True, env=kernel_env(device, threads))
+    try: client.execute(cleanup_kc=True, env=kernel_env(device, threads, env))
     except Exception as e: error = failure_report(nb, current.get('index'), e, timeout)
     seconds = time.perf_counter() - start
-    if save: save_executed(nb, Path(save), path.stem)
+    if save:
+        import course_site  # imports nbconvert, slow; only --save needs it
+        course_site.save_page(nb, Path(save), path.stem)
     return Result(path, not error, seconds, error)
 
 
-def run_notebooks(paths=(), device=None, timeout=600, jobs=1, save=None, progress=None):
-    "Run notebooks (all numbered ones in nbs/ when none given); call `progress` on each result, in order."
+def run_notebooks(paths=(), device=None, timeout=600, jobs=1, save=None, progress=None, seed=None):
+    """Run notebooks (all numbered ones in nbs/ when none given); call `progress` on each result, in order.
+    With `save`, also write the executed pages and their index.html there; with `seed`, EXP_SEED=seed."""
     paths = find_notebooks(paths)
-    if not isinstance(timeout, (int, float)) or timeout <= 0: raise RunError(f"--timeout {timeout!r}: give seconds > 0")
-    if not isinstance(jobs, int) or jobs < 1: raise RunError(f"--jobs {jobs!r}: give a whole number >= 1")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise RunError(f"--timeout {timeout!r}: give seconds > 0")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise RunError(f"--jobs {jobs!r}: give a whole number >= 1")
     if save is not None and any(Path(str(save)).resolve() == p.parent.resolve() for p in paths):
         raise RunError(f"--save {save}: that is a notebooks' folder; saving there would overwrite them")
-    device, save = pick_device(device), save and Path(str(save))
+    seed, device, save = check_seed(seed), pick_device(device), save and Path(str(save))
+    env = None if seed is None else {'EXP_SEED': seed}
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
-    args = paths, repeat(device), repeat(timeout), repeat(save), repeat(threads)
-    if jobs == 1: return collect(map(run_one, *args), progress)
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
-        return collect(pool.map(run_one, *args), progress)
+    if save:
+        import course_site
+        course_site.copy_mathjax(save)  # once, before the pages that load it
+    args = paths, repeat(device), repeat(timeout), repeat(save), repeat(threads), repeat(env)
+    if jobs == 1: results = collect(map(run_one, *args), progress)
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
+            results = collect(pool.map(run_one, *args), progress)
+    if save: course_site.write_index(save, results, about=f" · device {device}" + (f" · seed {seed}" if env else ''))
+    return results
 
 
 def collect(results, progress=None):
@@ -155,19 +185,31 @@ def shown(path):
     except ValueError: return path.as_posix()
 
 
-def main(*paths, device=None, timeout=600, jobs=1, save=None):
+def main(*paths, device=None, timeout=600, jobs=1, save=None, seed=None):
+    """Run notebooks top to bottom in fresh kernels; print a line as each starts and one with its result.
+
+    Exit code 0 when every notebook ran, 1 when one failed (its cell and traceback are printed), 2 for a
+    usage mistake (then nothing runs).
+
+    Args:
+        paths: notebooks, or folders meaning their numbered notebooks in order (default: the course, nbs/)
+        device: cpu, cuda or mps, given to the notebooks as EXP_DEVICE (default: $EXP_DEVICE, else cuda when
+            torch sees a GPU, else cpu)
+        timeout: seconds one cell may run before its notebook fails (default 600)
+        jobs: how many notebooks run side by side, each in its own kernel, sharing the cores (default 1)
+        save: a folder for the executed notebooks (.ipynb, and .html pages that work offline) and an
+            index.html linking them
+        seed: a whole number N >= 0, given to the notebooks as EXP_SEED: every set_seed(s) seeds s + 1000*N
+    """
     start = time.perf_counter()
     show = lambda r: print(f"{shown(r.path):<44} {'ok' if r.ok else 'FAILED':<6} {r.seconds:7.1f} s", flush=True)
-    try: results = run_notebooks(paths, device=device, timeout=timeout, jobs=jobs, save=save, progress=show)
-    except RunError as e:
-        print(f"run_notebook: {e}", file=sys.stderr)
-        sys.exit(2)
+    results = run_notebooks(paths, device=device, timeout=timeout, jobs=jobs, save=save, progress=show, seed=seed)
     failed = [r for r in results if not r.ok]
     for r in failed: print(f"\nFAILED {shown(r.path)}, {r.error}")
-    if save: print(f"\nexecuted notebooks (.ipynb and .html) are in {save}")
+    if save: print(f"\nexecuted notebooks (.ipynb and .html) are in {save}; open {Path(str(save))/'index.html'}")
     n = len(results)
     print(f"\n{n} notebook{'s' * (n != 1)}, {len(failed)} failed, {time.perf_counter() - start:.1f} s")
-    sys.exit(1 if failed else 0)
+    return 1 if failed else 0
 
 
-if __name__ == '__main__': fire.Fire(main)
+if __name__ == '__main__': cli.run(main)
