@@ -2,6 +2,8 @@
 
 from exp.nb_04 import *
 import re, time
+import torch
+from torch import nn, optim
 
 class DataBunch:
     "A training and a validation loader, and `c`, the number of outputs the model needs."
@@ -11,8 +13,9 @@ class DataBunch:
     @property
     def valid_ds(self): return self.valid_dl.ds
 
-def get_model(data, lr=0.5, nh=50):
-    "A two-layer MLP sized for `data` (inputs from the dataset, outputs from `data.c`), with an SGD optimizer."
+def get_model(data, lr=0.05, nh=50):
+    "A two-layer MLP sized for `data` (inputs from the dataset, outputs from `data.c`) and an SGD optimizer for it."
+    # lr 0.05, not the lecture's 0.5: notebook 04 found 0.5 erratic with PyTorch's default initialization
     m = data.train_ds.x.shape[1]
     model = nn.Sequential(nn.Linear(m, nh), nn.ReLU(), nn.Linear(nh, data.c)).to(data.train_ds.x.device)
     return model, optim.SGD(model.parameters(), lr=lr)
@@ -34,12 +37,25 @@ def camel2snake(name):
     return re.sub(r'([a-z0-9])([A-Z])', r'\1_\2', name).lower()
 
 class Callback:
-    "Base class: a method named after an event runs at that event; other attributes are looked up on the runner."
+    "Base class: a method named after an event runs at that event; other attributes are read from the runner."
     _order = 0
     def set_runner(self, run): self.run = run
     def __getattr__(self, k):
         if k == 'run': raise AttributeError(k)   # not attached to a runner yet: don't recurse
         return getattr(self.run, k)
+    def __setattr__(self, k, v):
+        # a write would make a new attribute on the callback and leave the runner's value as it was: refuse it
+        if self.reads_from_runner(k):
+            raise AttributeError(f"{type(self).__name__} sets self.{k}, but {k!r} is the runner's: a callback's assignments "
+                                 f"are not passed on to the runner, so write `self.run.{k} = ...` (or give the "
+                                 f"callback's own attribute another name)")
+        super().__setattr__(k, v)
+    def reads_from_runner(self, k):
+        "Is `self.k` read from the runner's own state (an attribute of the loop, not another callback)?"
+        run = self.__dict__.get('run')
+        if run is None or k in self.__dict__ or hasattr(type(self), k): return False
+        if k in getattr(run, 'loop_state', ()): return True
+        return hasattr(run, k) and not isinstance(getattr(run, k), Callback)
     @property
     def name(self): return camel2snake(re.sub(r'Callback$', '', type(self).__name__) or 'callback')
     def __call__(self, event):
@@ -73,19 +89,41 @@ def print_row(row):
 
 class Runner:
     "Owns the training loop; callbacks customise it at each event."
-    def __init__(self, cbs=None, cb_funcs=None):
-        self.in_train, self.logger = False, print_row
-        self.cbs = [TrainEvalCallback()] + listify(cbs) + [f() for f in listify(cb_funcs)]
-        for cb in self.cbs: setattr(self, cb.name, cb)
+    # the loop's state, which callbacks read (and change through `self.run`); no callback may take one of these names
+    loop_state = ('learn', 'epochs', 'epoch', 'iters', 'iter', 'xb', 'yb', 'pred', 'loss', 'in_train',
+                  'n_epochs', 'n_iter', 'logger', 'cbs')
 
+    def __init__(self, cbs=None, cb_funcs=None):
+        self.learn, self.in_train, self.logger = None, False, print_row
+        self.cbs = [TrainEvalCallback()] + listify(cbs) + [f() for f in listify(cb_funcs)]
+        for cb in self.cbs: self.store(cb)
+
+    def store(self, cb):
+        "Keep `cb` as `self.<cb.name>`, refusing anything that is not a `Callback` and any name already taken."
+        if not isinstance(cb, Callback):
+            raise TypeError(f"{cb!r} is not a Callback: the Runner relies on what the Callback base class provides "
+                            "(set_runner, reads from the runner, name, handles); inherit from it")
+        k, taken = cb.name, vars(self).get(cb.name)
+        if isinstance(taken, Callback): clash, who = f"already the name of a {type(taken).__name__}", "one of the two"
+        elif k in self.loop_state or hasattr(type(self), k) or k in vars(self): clash, who = "taken by the runner itself", "the callback"
+        else: return setattr(self, k, cb)
+        raise ValueError(f"{type(cb).__name__} would be stored as run.{k}, but {k!r} is {clash}: "
+                         f"give {who} another name (override the `name` property)")
+
+    def from_learner(self, k):
+        "Attribute `k` of the learner being trained; a clear error outside `fit`."
+        if self.learn is None:
+            raise AttributeError(f"run.{k}: the runner holds a learner only while `fit` runs (it lets go of it "
+                                 f"when fit ends); use the learner's own `.{k}`")
+        return getattr(self.learn, k)
     @property
-    def model(self): return self.learn.model
+    def model(self): return self.from_learner('model')
     @property
-    def opt(self): return self.learn.opt
+    def opt(self): return self.from_learner('opt')
     @property
-    def loss_func(self): return self.learn.loss_func
+    def loss_func(self): return self.from_learner('loss_func')
     @property
-    def data(self): return self.learn.data
+    def data(self): return self.from_learner('data')
 
     def one_batch(self, xb, yb):
         try:
@@ -130,7 +168,7 @@ class Runner:
             self.learn = None
 
     def __call__(self, event):
-        "Call `event` on every callback in `_order`; True if any of them asked to stop."
+        "Call `event` on every callback in `_order` (all of them, even after one said stop); True if any said stop."
         cbs = self._handlers.get(event)
         if cbs is None:  # who handles `event` is looked up once per fit: most callbacks handle only a few events
             cbs = self._handlers[event] = [cb for cb in self._sorted if cb.handles(event)]

@@ -1,8 +1,8 @@
 """tools/notebook2script.py, its specification as tests.
 
-Every test works in a throwaway repo: tmp/tools/notebook2script.py (a copy of the tool, so its ROOT is tmp),
-tmp/nbs and tmp/exp. The copy is loaded as a module for the function tests and run with `sys.executable`
-for the command-line tests; the real exp/ is never touched.
+Every test works in a throwaway repo: tmp/tools/notebook2script.py (a copy of the tool, so its ROOT is tmp,
+with tools/cli.py beside it), tmp/nbs and tmp/exp. The copy is loaded as a module for the function tests,
+its command line is run in-process through `cli.run` or with `sys.executable`; the real exp/ is never touched.
 """
 import importlib.util, json, os, shutil, stat, subprocess, sys
 from pathlib import Path
@@ -10,7 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
-TOOL = Path(__file__).resolve().parent.parent/'tools'/'notebook2script.py'
+import cli  # tools/ is on sys.path (conftest.py)
+
+TOOLS = Path(__file__).resolve().parent.parent/'tools'
+TOOL = TOOLS/'notebook2script.py'
 
 
 def code(source): return {'cell_type': 'code', 'metadata': {}, 'execution_count': None, 'outputs': [], 'source': source}
@@ -33,7 +36,7 @@ def snapshot(folder):
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
     (tmp_path/'tools').mkdir(); (tmp_path/'nbs').mkdir(); (tmp_path/'exp').mkdir()
-    shutil.copy(TOOL, tmp_path/'tools'/'notebook2script.py')
+    for name in ['notebook2script.py', 'cli.py']: shutil.copy(TOOLS/name, tmp_path/'tools'/name)
     (tmp_path/'exp'/'__init__.py').write_text('')
     spec = importlib.util.spec_from_file_location('n2s_copy', tmp_path/'tools'/'notebook2script.py')
     mod = importlib.util.module_from_spec(spec)
@@ -44,8 +47,10 @@ def repo(tmp_path, monkeypatch):
         return subprocess.run([sys.executable, 'tools/notebook2script.py', *args], cwd=tmp_path, capture_output=True, text=True)
 
     def main(*args, **kw):
-        "Call the tool's main in-process; its exit code."
-        with pytest.raises(SystemExit) as e: mod.main(*args, **kw)
+        "The tool's command line run in-process, as `run(main)` runs it; its exit code."
+        argv = [*map(str, args), *(f'--{k}={v}' for k, v in kw.items())]
+        monkeypatch.setattr(sys, 'argv', ['notebook2script.py', *argv])
+        with pytest.raises(SystemExit) as e: mod.run(mod.main)
         return e.value.code
 
     return SimpleNamespace(root=tmp_path, nbs=tmp_path/'nbs', exp=tmp_path/'exp', mod=mod, cli=cli, main=main)
@@ -299,3 +304,83 @@ def test_check_reports_a_broken_notebook_as_a_usage_error(repo):
     (repo.nbs/'01_a.ipynb').write_text('{', encoding='utf-8')
     r = repo.cli('--check')
     assert r.returncode == 2 and r.stderr.count('\n') == 1 and '01_a.ipynb' in r.stderr
+
+
+# --- near misses: not exported, but a warning names them
+
+NEAR_MISSES = ['#exports', '# export this', '#| exports', '#|export:', '#export: x', '  # EXPORTS  ']
+
+
+@pytest.mark.parametrize('first', NEAR_MISSES)
+def test_near_miss_warns_and_is_still_not_exported(repo, capsys, first):
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1', markdown('# Exports\nA heading, not a directive.'),
+             f'{first}\nb = 2', '# a plain comment\nc = 3')
+    assert repo.main('nbs/01_a.ipynb') == 0
+    out, err = capsys.readouterr()
+    assert out == 'wrote exp/nb_01.py\n'
+    [warning] = err.splitlines()
+    assert warning.startswith('notebook2script: warning: nbs/01_a.ipynb: cell 2 ') and repr(first.strip()) in warning
+    assert (repo.exp/'nb_01.py').read_text(encoding='utf-8').split('\n', 2)[2] == 'a = 1\n'  # b = 2 not exported
+
+
+def test_no_warning_for_directives_and_comments(repo, capsys):
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1', '#| export\nb = 2', '# a comment about exports\nc = 3',
+             '# Export\nd = 4', markdown('#exports'), 'x = 1\n#exports')
+    assert repo.main('nbs/01_a.ipynb') == 0
+    assert capsys.readouterr().err == ''
+
+
+def test_near_miss_warning_from_the_command_line_and_check(repo):
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1', '#exports\nb = 2')
+    r = repo.cli()
+    assert r.returncode == 0 and r.stdout == 'wrote exp/nb_01.py\n'
+    assert r.stderr.count('\n') == 1 and '01_a.ipynb: cell 1' in r.stderr and "'#exports'" in r.stderr
+    r = repo.cli('--check')
+    assert r.returncode == 0 and '01_a.ipynb: cell 1' in r.stderr
+
+
+def test_bad_notebook_reports_only_its_error_not_the_warnings(repo, capsys):
+    write_nb(repo.nbs/'01_a.ipynb', '#exports\nb = 2')
+    (repo.nbs/'02_bad.ipynb').write_text('{', encoding='utf-8')
+    assert repo.main() == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and '02_bad.ipynb' in err
+
+
+# --- the command line (tools/cli.py): typos refused before anything runs, help without a pager
+
+@pytest.mark.parametrize('args', [['--chek'], ['--check', '--verbose'], ['nbs/01_a.ipynb', '-c'], ['--paths', 'x']],
+                         ids=['typo', 'unknown', 'short', 'varargs-by-name'])
+def test_unknown_option_is_one_line_exit_2_nothing_written(converted, args):
+    before = snapshot(converted.exp)
+    r = converted.cli(*args)
+    assert r.returncode == 2 and r.stdout == '' and r.stderr.count('\n') == 1
+    assert r.stderr.startswith('notebook2script: unknown option ') and 'Traceback' not in r.stderr
+    assert snapshot(converted.exp) == before
+
+
+def test_typo_suggests_the_option(repo):
+    r = repo.cli('--chek')
+    assert 'did you mean --check?' in r.stderr
+
+
+def test_check_does_not_swallow_a_path(repo):
+    "fire alone would read `--check nbs/01_a.ipynb` as check='nbs/01_a.ipynb'; a boolean takes no value here."
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1')
+    r = repo.cli('--check', 'nbs/01_a.ipynb')
+    assert r.returncode == 1 and 'missing: exp/nb_01.py' in r.stdout
+    assert snapshot(repo.exp).keys() == {'__init__.py'}
+
+
+@pytest.mark.parametrize('flag', ['--help', '-h'])
+def test_help_lists_the_options_and_writes_nothing(repo, flag):
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1')
+    r = repo.cli('nbs/01_a.ipynb', flag)
+    assert r.returncode == 0 and r.stderr == ''
+    assert r.stdout.startswith('usage: notebook2script [PATHS ...] [--check]\n')
+    assert 'Args:' in r.stdout and '  paths: ' in r.stdout and '  check: ' in r.stdout
+    assert snapshot(repo.exp).keys() == {'__init__.py'}
+
+
+def test_every_option_is_explained_in_the_docstring(repo):
+    assert cli.undocumented(repo.mod.main) == []

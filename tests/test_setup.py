@@ -1,5 +1,6 @@
 "The set-up: pins agree everywhere, data fetching is safe, bad devices are refused clearly."
-import os, re, subprocess, sys, zipfile
+import os, re, shutil, subprocess, sys, tomllib, zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -14,16 +15,77 @@ def pins(text):
     return sorted(re.findall(r'^\s*(?:-\s+)?([A-Za-z0-9_.\-]+==[^\s#]+)', text, re.M))
 
 
+def requirement_lines():
+    "requirements.txt without comments and blank lines."
+    lines = [l.split('#')[0].strip() for l in (ROOT/'requirements.txt').read_text().splitlines()]
+    return [l for l in lines if l]
+
+
 def test_environment_yml_matches_requirements():
     req = pins((ROOT/'requirements.txt').read_text())
     env = pins((ROOT/'environment.yml').read_text())
     assert req and req == env
-    assert 'torch==2.13.0' in req
 
 
-def test_pyproject_takes_dependencies_from_requirements():
-    text = (ROOT/'pyproject.toml').read_text()
-    assert 'dynamic = ["dependencies"]' in text and 'requirements.txt' in text
+def test_every_requirement_is_pinned_and_installed_at_its_pin():
+    "A loose line would let pip pick another torch (a multi-GB CUDA build); this environment must be the pinned one."
+    lines = requirement_lines()
+    assert lines and sorted(lines) == pins('\n'.join(lines)), "every line of requirements.txt is `name==version`"
+    wrong = []
+    for line in lines:
+        name, pinned = line.split('==')
+        try: installed = metadata.version(name)
+        except metadata.PackageNotFoundError: installed = 'not installed'
+        if installed.split('+')[0] != pinned: wrong.append(f"{name}: {installed}, pinned {pinned}")  # 2.13.0+cpu is 2.13.0
+    assert not wrong, f"this environment differs from requirements.txt ({'; '.join(wrong)}): pip install -r requirements.txt"
+
+
+def test_package_dependencies_are_the_requirements():
+    "What pip installs with `pip install -e .` (pyproject's dependencies, expanded as setuptools does) is requirements.txt."
+    config = tomllib.loads((ROOT/'pyproject.toml').read_text())
+    assert 'dependencies' not in config['project'], "dependencies come from requirements.txt only (one list, not two)"
+    from setuptools.config.pyprojecttoml import read_configuration
+    expanded = read_configuration(ROOT/'pyproject.toml')['project']
+    assert expanded['dependencies'] == requirement_lines()
+
+
+def test_build_backend_can_make_an_editable_install():
+    "setuptools learned PEP 660 editable installs (`pip install -e .` from pyproject alone) in 64."
+    config = tomllib.loads((ROOT/'pyproject.toml').read_text())
+    [req] = [r for r in config['build-system']['requires'] if r.startswith('setuptools')]
+    floor = re.fullmatch(r'setuptools>=(\d+)(\.\d+)*', req)
+    assert floor and int(floor.group(1)) >= 64, req
+
+
+def readme_section(title):
+    "The text of one `## title` section of the README."
+    return (ROOT/'README.md').read_text().split(f'## {title}\n', 1)[1].split('\n## ', 1)[0]
+
+
+def test_two_commands_are_two_and_the_readmes_make_targets_exist():
+    block = readme_section('Two commands').split('```')[1]
+    commands = [l.split('#')[0].strip() for l in block.splitlines() if l.split('#')[0].strip()]
+    assert commands == ['make course', 'make test']
+    targets = sorted(set(re.findall(r'`make ([a-z][\w-]*)', (ROOT/'README.md').read_text())))
+    assert {'lab', 'export', 'check', 'clean-nbs', 'hooks'} <= set(targets)
+    if shutil.which('make') is None: pytest.skip('no make here')
+    for t in targets:  # -n: print what would run, run nothing; fails on a target the Makefile lacks
+        r = subprocess.run(['make', '-n', t], cwd=ROOT, capture_output=True, text=True)
+        assert r.returncode == 0, f"`make {t}` (README): {r.stderr.strip()}"
+
+
+def test_make_refuses_an_old_python_in_one_line(tmp_path):
+    "A `python3` older than 3.11 is named in one clear line before any venv is made."
+    if shutil.which('make') is None: pytest.skip('no make here')
+    fake = tmp_path/'python3'
+    fake.write_text('#!/bin/sh\ncase "$1" in --version) echo "Python 3.8.10";; *) exit 1;; esac\n')
+    fake.chmod(0o755)
+    for name in ['requirements.txt', 'pyproject.toml']: (tmp_path/name).write_text('')  # the venv's prerequisites
+    r = subprocess.run(['make', '-f', str(ROOT/'Makefile'), '-C', str(tmp_path), 'setup', f'PYTHON3={fake}'],
+                       capture_output=True, text=True, env={**os.environ, 'MAKEFLAGS': ''})
+    assert r.returncode != 0 and not (tmp_path/'.venv').exists()
+    lines = [l for l in r.stderr.splitlines() if not re.match(r'make(\[\d+\])?: \*\*\*', l)]  # make's own "Error 1"
+    assert len(lines) == 1 and '3.11' in lines[0] and 'Python 3.8.10' in lines[0]
 
 
 def test_ci_runs_the_readme_test_command():
@@ -74,14 +136,18 @@ def test_fetch_failure_says_where_to_put_the_file(tmp_path, fake_pip):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_fetch_data_cli_rejects_unknown_dataset():
-    r = subprocess.run([sys.executable, 'tools/fetch_data.py', 'nosuchdata'], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and 'nosuchdata' in r.stderr
+def test_fetch_data_rejects_unknown_dataset(capsys, monkeypatch):
+    "Through `cli.run`, in-process: a second interpreter would spend seconds importing torch again."
+    import cli, fetch_data
+    monkeypatch.setattr(sys, 'argv', ['fetch_data.py', 'nosuchdata'])
+    with pytest.raises(SystemExit) as e: cli.run(fetch_data.main)  # as `run(main)` (or fire) runs it
+    out, err = capsys.readouterr()
+    assert e.value.code == 2 and out == '' and len(err.strip().splitlines()) == 1 and 'nosuchdata' in err
 
 
-def test_cuda_without_gpu_is_a_clear_error():
+def test_cuda_without_gpu_is_a_clear_error(monkeypatch):
+    "What `import exp.nb_00` meets with EXP_DEVICE=cuda (its def_device is get_device()), without a second torch import."
     import torch
     if torch.cuda.is_available(): pytest.skip('this machine has CUDA')
-    r = subprocess.run([sys.executable, '-c', 'import exp.nb_00'], cwd=ROOT, capture_output=True, text=True,
-                       env={**os.environ, 'EXP_DEVICE': 'cuda'})
-    assert r.returncode != 0 and 'no CUDA GPU' in r.stderr.strip().splitlines()[-1]
+    monkeypatch.setenv('EXP_DEVICE', 'cuda')
+    with pytest.raises(RuntimeError, match='no CUDA GPU'): nb01.get_device()

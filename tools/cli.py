@@ -58,7 +58,7 @@ def parse_command(main, argv):
     given, positional, i = {}, [], 0
     while i < len(argv):
         token = argv[i]; i += 1
-        if token == '--': raise UsageError("`--` is not an option here; see --help")
+        if token in ('-', '--'): raise UsageError(f"`{token}` is not an argument or option here; see --help")
         if not is_flag(token): positional.append(token); continue
         param, negated = _option(token, opts)
         if param.name in given: raise UsageError(f"option --{param.name} is given twice")
@@ -116,7 +116,7 @@ def run(main, prog=None):
         sys.exit(0)
     try:
         command = parse_command(main, argv)
-        # serialize=None-returning: fire would print main's return value (the exit code) otherwise
+        # fire prints what main returns (here the exit code) unless `serialize` turns it into None
         code = fire.Fire(main, command=command, name=prog, serialize=lambda result: None)
     except UsageError as e:
         print(f"{prog}: {one_line(e)}", file=sys.stderr)

@@ -5,12 +5,14 @@
     python tools/notebook2script.py --check               # exit 1 if exp/ is out of sync
 
 An export cell is a code cell whose first non-blank line is `#export`, `# export` or
-`#| export` (any case). The module for `02a_why_sqrt5.ipynb` is `exp/nb_02a.py`.
+`#| export` (any case). The module for `02a_why_sqrt5.ipynb` is `exp/nb_02a.py`. A code cell that
+starts with a near miss (`#exports`, `# export this`, `#export: x`) is not exported, and a warning
+on stderr names it, so a typo does not silently drop code from the module.
 """
 import json, os, re, sys, tempfile
 from pathlib import Path
 
-import fire
+from cli import UsageError, run  # tools/cli.py: this script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 NBS, EXP = ROOT/'nbs', ROOT/'exp'
@@ -18,15 +20,30 @@ _directive = re.compile(r'#\s*(\|\s*)?export', re.IGNORECASE)
 _numbered = re.compile(r'^\d+[a-z]?_.*\.ipynb$')
 
 
-class ExportError(Exception):
+class ExportError(UsageError):
     "A user mistake: reported as one line, exit code 2, nothing written."
+
+
+def first_line(cell):
+    "A code cell's first non-blank line, stripped ('' for other cells and blank ones)."
+    if cell.get('cell_type') != 'code': return ''
+    return next((l.strip() for l in cell_source(cell).split('\n') if l.strip()), '')
 
 
 def is_export(cell):
     "True for a code cell whose first non-blank line is an export directive."
-    if cell.get('cell_type') != 'code': return False
-    lines = [l.strip() for l in cell_source(cell).split('\n') if l.strip()]
-    return bool(lines) and _directive.fullmatch(lines[0]) is not None
+    return _directive.fullmatch(first_line(cell)) is not None
+
+
+def near_misses(path):
+    "Warnings for code cells that start like an export directive but are not one (they are not exported)."
+    out = []
+    for i, cell in enumerate(read_notebook(path)['cells']):
+        line = first_line(cell)
+        if _directive.match(line) and not _directive.fullmatch(line):  # `#exports`, `# export this`
+            out.append(f"warning: {relative(path)}: cell {i} starts with {line!r}, which is not an export "
+                       f"directive, so the cell is not exported (write `#export` to export it)")
+    return out
 
 
 def cell_source(cell):
@@ -132,14 +149,23 @@ def stale_modules():
     return problems
 
 
+def warn_near_misses(paths):
+    "Print a warning on stderr for each near-miss directive; called once the notebooks are known to be good."
+    for p in paths:
+        for w in near_misses(p): print(f"notebook2script: {w}", file=sys.stderr)
+
+
 def convert(*paths, check=False):
     "Export notebooks (all numbered ones in nbs/ when none given); with --check only report what is out of sync."
+    paths = [Path(str(p)) for p in paths] or numbered_notebooks()  # fire types `2024` as an int
     if check:
         problems = stale_modules()
+        warn_near_misses(numbered_notebooks())
         for p in problems: print(p)
         print(f"exp/ is {'out of sync' if problems else 'in sync'} with nbs/")
         return 1 if problems else 0
-    planned = plan(paths or numbered_notebooks())
+    planned = plan(paths)
+    warn_near_misses(paths)
     for mod, text in planned.items():
         if text is None:  # the notebook exports nothing (any more): no module
             if mod.exists(): mod.unlink(); print(f"removed {relative(mod)}")
@@ -152,11 +178,15 @@ def convert(*paths, check=False):
 
 
 def main(*paths, check=False):
-    try: code = convert(*paths, check=check)
-    except ExportError as e:
-        print(f"notebook2script: {e}", file=sys.stderr)
-        code = 2
-    sys.exit(code)
+    """Export the `#export` cells of notebooks to exp/, or check that exp/ is in sync with nbs/.
+
+    Exit code: 0 done (or in sync), 1 out of sync (--check), 2 a user mistake (one line on stderr, nothing written).
+
+    Args:
+      paths: the notebooks to export (default: every numbered notebook in nbs/, like 01_matmul.ipynb)
+      check: write nothing; list the modules in exp/ that are stale, missing or without a notebook
+    """
+    return convert(*paths, check=check)
 
 
-if __name__ == '__main__': fire.Fire(main)
+if __name__ == '__main__': run(main, 'notebook2script')
