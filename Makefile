@@ -9,7 +9,7 @@ NBSTRIPOUT = -m nbstripout --keep-id --unix-newlines
 # fails on a Python older than the course's
 NEED_311 := import sys; sys.exit(sys.version_info < (3, 11))
 
-.PHONY: course test check lab setup data export clean-nbs hooks bench clean
+.PHONY: course test check lab setup data export clean-nbs hooks bench sweep clean
 
 course: data export
 	$(PY) tools/run_notebook.py nbs --save build
@@ -65,6 +65,16 @@ hooks: setup
 
 bench: data
 	$(PY) tools/bench.py
+
+# The seed sweep behind BENCHMARKS.md: every notebook under seeds 0-19 with 2 torch threads (one kernel at a time),
+# then seeds 0-4 with 1 thread (two kernels at a time); about 90 minutes on 2 cores. One notebook:
+# make sweep SWEEP_NBS=nbs/09_annealing.ipynb
+SWEEP_NBS = nbs
+sweep: data
+	@mkdir -p build
+	$(PY) tools/sweep.py $(SWEEP_NBS) --seeds 20 --threads 2 --jobs 1 --out build/sweep-2threads.json --markdown; a=$$?; \
+	$(PY) tools/sweep.py $(SWEEP_NBS) --seeds 5 --threads 1 --jobs 2 --out build/sweep-1thread.json --markdown; b=$$?; \
+	exit $$((a || b))
 
 clean:
 	rm -rf build .pytest_cache

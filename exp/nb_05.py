@@ -15,7 +15,7 @@ class DataBunch:
 
 def get_model(data, lr=0.05, nh=50):
     "A two-layer MLP sized for `data` (inputs from the dataset, outputs from `data.c`) and an SGD optimizer for it."
-    # lr 0.05, not the lecture's 0.5: notebook 04 found 0.5 erratic with PyTorch's default initialization
+    # lr 0.05, notebook 04's rate: a tenth of the lecture's 0.5, cautious for PyTorch's default initialization
     m = data.train_ds.x.shape[1]
     model = nn.Sequential(nn.Linear(m, nh), nn.ReLU(), nn.Linear(nh, data.c)).to(data.train_ds.x.device)
     return model, optim.SGD(model.parameters(), lr=lr)
