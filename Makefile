@@ -17,10 +17,11 @@ course: data export
 test: data
 	$(PY) -m pytest
 
-# The quick tests: exp/ in sync, then every test that needs no data and runs no notebook or kernel (offline).
+# The quick tests: exp/ in sync, then every test that needs no data and starts no notebook, kernel or torch
+# process (offline, under 30 s).
 check: setup
 	$(PY) tools/notebook2script.py --check
-	$(PY) -m pytest -q -m "not course and not data and not kernel"
+	$(PY) -m pytest -q -m "not course and not data and not kernel and not procs"
 
 # Jupyter Lab at the repository root (nbs/, exp/, tools/, build/ all visible), this Python's folder first on PATH.
 # More options for it: make lab LAB_ARGS="--no-browser --port 8890"

@@ -13,11 +13,11 @@ class DataBunch:
     @property
     def valid_ds(self): return self.valid_dl.ds
 
-def get_model(data, lr=0.05, nh=50):
+def mlp_and_opt(data, lr=0.05, nh=50):
     "A two-layer MLP sized for `data` (inputs from the dataset, outputs from `data.c`) and an SGD optimizer for it."
     # lr 0.05, notebook 04's rate: a tenth of the lecture's 0.5, cautious for PyTorch's default initialization
-    m = data.train_ds.x.shape[1]
-    model = nn.Sequential(nn.Linear(m, nh), nn.ReLU(), nn.Linear(nh, data.c)).to(data.train_ds.x.device)
+    n_in = data.train_ds.x.shape[1]
+    model = nn.Sequential(nn.Linear(n_in, nh), nn.ReLU(), nn.Linear(nh, data.c)).to(data.train_ds.x.device)
     return model, optim.SGD(model.parameters(), lr=lr)
 
 class Learner:
@@ -185,17 +185,24 @@ class AvgStats:
         # keep sums as tensors: calling .item() here would make the GPU wait every batch
         self.tot_loss = self.tot_loss + run.loss.detach() * bn
         self.count += bn
-        for i, m in enumerate(self.metrics): self.tot_mets[i] = self.tot_mets[i] + m(run.pred, run.yb).detach() * bn
+        for i, metric in enumerate(self.metrics): self.tot_mets[i] = self.tot_mets[i] + metric(run.pred, run.yb).detach() * bn
     @property
-    def avg_stats(self):
+    def values(self):
         "[loss, *metrics] as floats; NaN when no batch was seen (a skipped stage)."
         if not self.count: return [float('nan')] * (1 + len(self.metrics))
         return [float(o) / self.count for o in [self.tot_loss] + self.tot_mets]
     @property
+    def loss(self): return self.values[0]
+    def __getitem__(self, name):
+        "One average by name: `stats['loss']`, or a metric by its function's name, `stats['accuracy']`."
+        names = ['loss'] + [metric.__name__ for metric in self.metrics]
+        if name not in names: raise KeyError(f"no average named {name!r}; these stats keep {names}")
+        return self.values[names.index(name)]
+    @property
     def names(self):
         pre = 'train_' if self.in_train else 'valid_'
-        return [pre + 'loss'] + [pre + m.__name__ for m in self.metrics]
-    def __repr__(self): return ', '.join(f'{n}={v:.4f}' for n, v in zip(self.names, self.avg_stats))
+        return [pre + 'loss'] + [pre + metric.__name__ for metric in self.metrics]
+    def __repr__(self): return ', '.join(f'{n}={v:.4f}' for n, v in zip(self.names, self.values))
 
 class AvgStatsCallback(Callback):
     "Accumulates training and validation stats and logs one row per epoch."
@@ -207,5 +214,5 @@ class AvgStatsCallback(Callback):
     def after_loss(self):
         (self.train_stats if self.in_train else self.valid_stats).accumulate(self.run)
     def after_epoch(self):
-        stats = [f'{v:.6f}' for v in self.train_stats.avg_stats + self.valid_stats.avg_stats]
+        stats = [f'{v:.6f}' for v in self.train_stats.values + self.valid_stats.values]
         self.logger([str(self.epoch)] + stats + [f'{time.time() - self.start:.1f}s'])

@@ -66,13 +66,13 @@ def get_learn_run(nfs, data, lr, cbs=None, opt_func=optim.SGD, uniform=False, bn
 class DeviceCallback(Callback):
     "Puts the model on `device` when fitting starts, and each batch on it before the model sees it."
     _order = -3
-    def __init__(self, device=def_device): self.device = torch.device(device)
+    def __init__(self, device=def_device): self.device = get_device(device)   # a device this machine lacks: a clear error
     def begin_fit(self): self.model.to(self.device)
     def begin_batch(self): self.run.xb, self.run.yb = self.xb.to(self.device), self.yb.to(self.device)
 
 class BatchTransformXCallback(Callback):
     "Applies `tfm` to every input batch (after `DeviceCallback` moved it)."
-    _order = -2
+    _order = DeviceCallback._order + 1   # transforms the batch on its device
     def __init__(self, tfm): self.tfm = tfm
     def begin_batch(self): self.run.xb = self.tfm(self.xb)
 
@@ -104,7 +104,7 @@ def append_stats(hook, mod, inp, outp):
 
 class ProgressCallback(Callback):
     "Progress bars for epochs and batches (fastprogress); the epoch statistics appear as a table below them."
-    _order = -1
+    _order = AvgStatsCallback._order - 1   # the table's writer must be in place before AvgStatsCallback logs its header
     def begin_fit(self):
         self.mbar = master_bar(range(self.epochs))
         self.old_logger, self.run.logger = self.run.logger, partial(self.mbar.write, table=True)

@@ -72,9 +72,10 @@ def sgd_opt(params, lr, mom=0., wd=0.):
     "Our torch.optim.SGD(params, lr, momentum=mom, weight_decay=wd): `wd` is L2 regularization."
     return Optimizer(params, [l2_reg, momentum_step], lr=lr, mom=mom, wd=wd)
 
-def adam_opt(params, lr, betas=(0.9, 0.999), eps=1e-8, wd=0., decouple_wd=True):
-    "Adam with decoupled weight decay (torch.optim.AdamW), or with `decouple_wd=False` L2 regularization (torch.optim.Adam)."
-    decay = weight_decay if decouple_wd else l2_reg
-    return Optimizer(params, [decay, adam_step], lr=lr, betas=betas, eps=eps, wd=wd)
+def adam_opt(params, lr, betas=(0.9, 0.999), eps=1e-8, wd=0.):
+    "Our torch.optim.Adam(params, lr, betas, eps, weight_decay=wd): `wd` is L2 regularization."
+    return Optimizer(params, [l2_reg, adam_step], lr=lr, betas=betas, eps=eps, wd=wd)
 
-adamw_opt = adam_opt
+def adamw_opt(params, lr, betas=(0.9, 0.999), eps=1e-8, wd=0.):
+    "Our torch.optim.AdamW(params, lr, betas, eps, weight_decay=wd): `wd` is decoupled weight decay."
+    return Optimizer(params, [weight_decay, adam_step], lr=lr, betas=betas, eps=eps, wd=wd)

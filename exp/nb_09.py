@@ -69,7 +69,7 @@ def set_hyper(pg, name, value):
 
 class ParamScheduler(Callback):
     "Before each training batch, sets hyper-parameter `pname` of every parameter group from its schedule."
-    _order = 1
+    _order = TrainEvalCallback._order + 1   # reads the position in training that TrainEvalCallback keeps
     def __init__(self, pname, sched_funcs): self.pname, self.sched_funcs = pname, listify(sched_funcs)
     @property
     def name(self): return f'{self.pname}_scheduler'   # run.lr_scheduler, run.mom_scheduler, ...: one per hyper-parameter
@@ -144,7 +144,7 @@ def one_cycle_cbs(lr_max, moms=(0.95, 0.85, 0.95), pct_warm=0.3, div_start=10., 
 
 class LRFinder(Callback):
     "Raises the lr geometrically from `min_lr` to `max_lr` over `max_iter` training batches; stops once the loss explodes."
-    _order = 1
+    _order = TrainEvalCallback._order + 1   # reads the batch count that TrainEvalCallback keeps
     def __init__(self, max_iter=100, min_lr=1e-6, max_lr=10., stop_div=4.):
         self.max_iter, self.stop_div, self.sched = max_iter, stop_div, sched_exp(min_lr, max_lr)
     def begin_fit(self): self.best = math.inf

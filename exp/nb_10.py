@@ -219,7 +219,7 @@ def all_reduce_stats(stats, device):
 class DistributedCallback(Callback):
     """Makes a fit one rank's part of a distributed fit: the model in DistributedDataParallel, this rank's share of
     the data, stats totalled over all ranks, the log on rank 0 only."""
-    _order = -2.5   # after DeviceCallback (-3) has put the model on its device, before anything logs or schedules
+    _order = DeviceCallback._order + 0.5   # once the model is on its device, before every other callback acts
     def __init__(self, seed=None): self.seed = seed
     def begin_fit(self):
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
@@ -265,7 +265,7 @@ def fit_mnist_cnn(device, epochs=1, bs=64, lr_max=0.4, nfs=(8, 16, 32, 32), n_tr
     if dist.is_initialized(): dist.barrier()
     start = time.perf_counter()
     run.fit(epochs, Learner(model, sgd_opt(model.parameters(), lr_max, mom=0.9), F.cross_entropy, data))
-    return dict(train=run.avg_stats.train_stats.avg_stats, valid=run.avg_stats.valid_stats.avg_stats,
+    return dict(train=run.avg_stats.train_stats.values, valid=run.avg_stats.valid_stats.values,
                 seconds=time.perf_counter() - start, weights={k: v.cpu() for k, v in model.state_dict().items()})
 
 def fail_on_rank(device, bad_rank):

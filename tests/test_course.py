@@ -2,7 +2,8 @@
 
 Quick checks first (exp/ in sync, modules import and chain, notebooks clean and valid), then every numbered
 notebook executed top to bottom in numeric order, each in a fresh kernel (marked `course`: slow;
-`pytest -m "not course"` skips them). Executing a notebook may regenerate exp/ from the committed notebooks.
+`pytest -m "not course"` skips them). The runner executes in-memory copies with EXP_NO_EXPORT set, so running
+the notebooks never rewrites exp/: the sync check above is the one guard.
 """
 import subprocess, sys
 from pathlib import Path
@@ -11,8 +12,7 @@ import nbformat
 import pytest
 
 import notebook2script, run_notebook
-
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT
 NOTEBOOKS = notebook2script.numbered_notebooks(ROOT/'nbs')
 MODULES = sorted((ROOT/'exp').glob('nb_*.py'), key=lambda p: p.stem)
 
@@ -25,6 +25,7 @@ def test_exp_is_in_sync_with_the_notebooks():
     assert r.returncode == 0, f"run `python tools/notebook2script.py`:\n{r.stdout}{r.stderr}"
 
 
+@pytest.mark.procs
 def test_modules_import_in_order_in_a_fresh_interpreter():
     "One interpreter (torch loads once) imports nb_00, nb_01, ... in turn: as each starts by importing the one"
     " before it (checked below), each one meets exactly what importing it alone would."

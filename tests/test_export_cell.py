@@ -25,7 +25,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 pytestmark = pytest.mark.kernel  # starts one Jupyter kernel (a few seconds)
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT
 
 # The student's notebooks: each ends with the cell that exports it.
 STUDENT = ['#export\ndef double(x): return 2 * x', 'double(21)', '!python ../tools/notebook2script.py 91_student.ipynb']

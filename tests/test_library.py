@@ -4,7 +4,7 @@ The notebooks show and check each piece as it is built; these tests pin down the
 (cancelling at every stage, uneven batches, a parameter without a gradient, empty schedule phases), so a change to
 `exp/` that breaks one fails here, fast, with a name that says what broke.
 """
-import math, multiprocessing, shutil
+import math, multiprocessing, os, shutil, subprocess, sys
 from collections import Counter
 from functools import partial
 
@@ -14,8 +14,10 @@ from torch import nn, optim
 import torch.nn.functional as F
 
 from exp.nb_09 import (ROOT, AvgStatsCallback, BatchLoader, Callback, CancelBatchException, CancelEpochException,
-                        CancelTrainException, DataBunch, Dataset, Learner, Runner, Sampler, adam_opt, combine_scheds,
-                        sched_lin, sched_no, sgd_opt)   # not `import *`: pytest would collect nb_00's test helpers
+                        CancelTrainException, DataBunch, Dataset, DeviceCallback, EmbeddingDot, EmbeddingDotBias,
+                        EmbeddingNet, Learner, ParamScheduler, Runner, Sampler, adam_opt, adamw_opt, combine_scheds,
+                        one_cycle_cbs, recommend, sched_lin, sched_no, sgd_opt)
+# not `import *`: pytest would collect nb_00's test helpers as tests
 
 
 def tiny_data(n_train=5, n_valid=3, bs=2):
@@ -109,7 +111,7 @@ def test_avg_stats_weights_each_batch_by_its_size():
     model = learn.model
     with torch.no_grad():
         whole = F.mse_loss(model(data.valid_ds.x), data.valid_ds.y).item()
-    assert math.isclose(run.avg_stats.valid_stats.avg_stats[0], whole, rel_tol=1e-5)
+    assert math.isclose(run.avg_stats.valid_stats.loss, whole, rel_tol=1e-5)
     batch_means = [F.mse_loss(model(xb), yb).item() for xb, yb in data.valid_dl]
     assert not math.isclose(sum(batch_means) / len(batch_means), whole, rel_tol=1e-3)   # the unweighted mean is wrong
 
@@ -134,8 +136,8 @@ def train_steps(m, opt, steps=10):
 
 @pytest.mark.parametrize('ours,theirs', [
     (partial(sgd_opt, lr=0.1, mom=0.9, wd=1e-2), partial(optim.SGD, lr=0.1, momentum=0.9, weight_decay=1e-2)),
-    (partial(adam_opt, lr=1e-2, wd=1e-2, decouple_wd=False), partial(optim.Adam, lr=1e-2, weight_decay=1e-2)),
-    (partial(adam_opt, lr=1e-2, wd=1e-2), partial(optim.AdamW, lr=1e-2, weight_decay=1e-2)),
+    (partial(adam_opt, lr=1e-2, wd=1e-2), partial(optim.Adam, lr=1e-2, weight_decay=1e-2)),
+    (partial(adamw_opt, lr=1e-2, wd=1e-2), partial(optim.AdamW, lr=1e-2, weight_decay=1e-2)),
 ], ids=['sgd', 'adam', 'adamw'])
 def test_optimizers_match_torch_optim_with_two_groups_and_an_unused_parameter(ours, theirs):
     m1, g1 = two_group_model()
@@ -179,6 +181,8 @@ def fetch_movielens_here(_):
     return str(fetch_movielens())
 
 
+@pytest.mark.data
+@pytest.mark.procs
 def test_two_processes_fetching_movielens_at_once_both_succeed(tmp_path, monkeypatch):
     src = ROOT/'data'/'movielens.pkl.compress'
     if not src.exists(): pytest.skip("data/movielens.pkl.compress not fetched yet (make data)")
@@ -191,3 +195,98 @@ def test_two_processes_fetching_movielens_at_once_both_succeed(tmp_path, monkeyp
     assert sorted(p.name for p in folder.iterdir()) == ['movies.csv', 'ratings.csv']   # no temporary file left
     import pandas as pd
     assert len(pd.read_csv(folder/'ratings.csv')) == 100_004
+
+
+# --- callbacks and the runner share one namespace: every clash is an error at construction
+
+class LossCallback(Callback): pass       # would be run.loss, the loop's own state
+class DataCallback(Callback): pass       # would be run.data, a property of the runner
+
+
+@pytest.mark.parametrize('cbs,words', [
+    ([LossCallback()], "run.loss, but 'loss' is taken by the runner itself"),
+    ([DataCallback()], "run.data, but 'data' is taken by the runner itself"),
+    ([AvgStatsCallback([]), AvgStatsCallback([])], "already the name of a AvgStatsCallback"),
+    ([object()], "is not a Callback"),
+], ids=['loop-state', 'property', 'twice', 'not-a-callback'])
+def test_a_callback_name_that_clashes_is_refused_when_the_runner_is_built(cbs, words):
+    with pytest.raises((ValueError, TypeError), match=words.replace('(', r'\(')): Runner(cbs=cbs)
+
+
+def test_schedulers_are_named_after_what_they_drive_so_both_one_cycle_schedulers_are_kept():
+    run = Runner(cb_funcs=one_cycle_cbs(0.1))
+    assert (run.lr_scheduler.pname, run.mom_scheduler.pname) == ('lr', 'mom')
+
+
+def test_a_callback_writing_the_runners_state_is_told_to_use_self_run():
+    class SetsInTrain(Callback):
+        def begin_epoch(self): self.in_train = True
+    with pytest.raises(AttributeError, match=r'write `self.run.in_train = ...`'):
+        Runner(cbs=[SetsInTrain()]).fit(1, tiny_learner())
+
+
+def test_the_model_outside_fit_is_a_clear_error_not_a_none_attribute():
+    run = Runner()
+    run.fit(1, tiny_learner())
+    with pytest.raises(AttributeError, match="only while `fit` runs"): run.model
+
+
+def test_stats_by_name():
+    run = Runner(cbs=[AvgStatsCallback([])])
+    run.logger = lambda row: None
+    run.fit(1, tiny_learner())
+    stats = run.avg_stats.valid_stats
+    assert stats['loss'] == stats.loss == stats.values[0]
+    with pytest.raises(KeyError, match="no average named 'accuracy'"): stats['accuracy']
+
+
+# --- devices: named at import, checked where used
+
+@pytest.mark.procs
+@pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has a CUDA GPU')
+def test_exp_device_cuda_without_a_gpu_fails_where_the_device_is_used_not_at_import():
+    code = ("import exp.nb_09 as m; print(m.def_device)\n"
+            "try: m.DeviceCallback()\n"
+            "except RuntimeError as e: print(e)")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                       env={**os.environ, 'EXP_DEVICE': 'cuda'})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ['cuda', "device 'cuda' was asked for (--device or EXP_DEVICE), "
+                                             "but this machine has no CUDA GPU"]
+
+
+# --- recommend, with any of the three models
+
+def tiny_collab():
+    "Three users, four movies; user 1 rated movies 10 and 20."
+    import pandas as pd
+    from exp.nb_09 import collab_databunch
+    ratings = pd.DataFrame({'userId': [1, 1, 2, 3, 3], 'movieId': [10, 20, 20, 30, 40], 'rating': [4., 3., 5., 2., 1.]})
+    movies = pd.DataFrame({'movieId': [10, 20, 30, 40], 'title': ['A', 'B', 'C', 'D']})
+    return ratings, movies, collab_databunch(ratings, bs=2, valid_pct=0.2)
+
+
+@pytest.mark.parametrize('model_cls', [EmbeddingDot, EmbeddingDotBias, EmbeddingNet])
+def test_recommend_skips_rated_movies_keeps_the_mode_and_handles_an_unknown_user(model_cls):
+    ratings, movies, data = tiny_collab()
+    torch.manual_seed(0)
+    model = model_cls(data.n_users, data.n_movies, 4).train()
+    recs = recommend(model, data, ratings, movies, user_id=1, n=10)
+    assert sorted(recs.movieId) == [30, 40] and list(recs.columns) == ['movieId', 'title', 'predicted rating']
+    assert model.training                                         # put back in training mode
+    cold = recommend(model, data, ratings, movies, user_id=99, n=2, min_ratings=1)   # a user it never saw
+    assert len(cold) == 2
+    assert cold.columns[-1] == ('movie bias' if hasattr(model, 'movie_bias') else 'number of ratings')
+
+
+# --- the data tool names what is missing
+
+def test_fetch_data_names_a_missing_package_instead_of_an_unknown_dataset(monkeypatch, capsys):
+    import cli, fetch_data
+    monkeypatch.setitem(sys.modules, 'pandas', None)          # `import pandas` now fails, as without the package
+    for name in ['exp.nb_08', 'exp.nb_09', 'exp.nb_10']: monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(sys, 'argv', ['fetch_data.py', 'movielens'])
+    with pytest.raises(SystemExit) as e: cli.run(fetch_data.main, 'fetch_data')
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "movielens needs the Python package 'pandas'" in err

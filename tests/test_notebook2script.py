@@ -1,19 +1,19 @@
 """tools/notebook2script.py, its specification as tests.
 
-Every test works in a throwaway repo: tmp/tools/notebook2script.py (a copy of the tool, so its ROOT is tmp,
-with tools/cli.py beside it), tmp/nbs and tmp/exp. The copy is loaded as a module for the function tests,
-its command line is run in-process through `cli.run` or with `sys.executable`; the real exp/ is never touched.
+Every test works in a throwaway repo, tmp/nbs and tmp/exp: the functions are called with `root=tmp`, and the
+command line runs in-process through `cli.run` with the module's ROOT pointed at tmp (main passes ROOT on), so
+the real exp/ is never touched. The tool's own process is run, as a student runs it, only where nothing is
+written anywhere: --help and a mistyped option.
 """
-import importlib.util, json, os, shutil, stat, subprocess, sys
-from pathlib import Path
+import json, os, stat, subprocess, sys
 from types import SimpleNamespace
 
 import pytest
 
-import cli  # tools/ is on sys.path (conftest.py)
+import cli, notebook2script as n2s  # tools/ is on sys.path (conftest.py)
+from common import ROOT
 
-TOOLS = Path(__file__).resolve().parent.parent/'tools'
-TOOL = TOOLS/'notebook2script.py'
+TOOL = ROOT/'tools'/'notebook2script.py'
 
 
 def code(source): return {'cell_type': 'code', 'metadata': {}, 'execution_count': None, 'outputs': [], 'source': source}
@@ -33,27 +33,22 @@ def snapshot(folder):
     return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
 
 
+def run_tool(*args, cwd):
+    "The real tool as a student runs it, in its own process (for what writes nothing: --help, refused options)."
+    return subprocess.run([sys.executable, str(TOOL), *args], cwd=cwd, capture_output=True, text=True)
+
+
 @pytest.fixture
-def repo(tmp_path, monkeypatch):
-    (tmp_path/'tools').mkdir(); (tmp_path/'nbs').mkdir(); (tmp_path/'exp').mkdir()
-    for name in ['notebook2script.py', 'cli.py']: shutil.copy(TOOLS/name, tmp_path/'tools'/name)
+def repo(tmp_path, monkeypatch, in_process):
+    """A throwaway repo (tmp/nbs, tmp/exp), the current folder, with the tool's command line run on it in-process:
+    `repo.run(*args)` gives .returncode, .stdout and .stderr, `repo.main(*args, **options)` the exit code alone."""
+    (tmp_path/'nbs').mkdir(); (tmp_path/'exp').mkdir()
     (tmp_path/'exp'/'__init__.py').write_text('')
-    spec = importlib.util.spec_from_file_location('n2s_copy', tmp_path/'tools'/'notebook2script.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     monkeypatch.chdir(tmp_path)
-
-    def cli(*args):
-        return subprocess.run([sys.executable, 'tools/notebook2script.py', *args], cwd=tmp_path, capture_output=True, text=True)
-
-    def main(*args, **kw):
-        "The tool's command line run in-process, as `run(main)` runs it; its exit code."
-        argv = [*map(str, args), *(f'--{k}={v}' for k, v in kw.items())]
-        monkeypatch.setattr(sys, 'argv', ['notebook2script.py', *argv])
-        with pytest.raises(SystemExit) as e: mod.run(mod.main)
-        return e.value.code
-
-    return SimpleNamespace(root=tmp_path, nbs=tmp_path/'nbs', exp=tmp_path/'exp', mod=mod, cli=cli, main=main)
+    monkeypatch.setattr(n2s, 'ROOT', tmp_path)  # what main hands to convert()
+    run = lambda *args: in_process(n2s.main, 'notebook2script', *args)
+    main = lambda *args, **kw: run(*args, *(f'--{k}={v}' for k, v in kw.items())).returncode
+    return SimpleNamespace(root=tmp_path, nbs=tmp_path/'nbs', exp=tmp_path/'exp', main=main, run=run)
 
 
 # --- which cells are exported
@@ -62,9 +57,9 @@ def repo(tmp_path, monkeypatch):
                                    '  # Export  ', '\t#export', '\n\n#export', '  \n#export'])
 def test_directives_that_export(repo, first):
     cell = code(f'{first}\nx = 1\n')
-    assert repo.mod.is_export(cell)
+    assert n2s.is_export(cell)
     nb = write_nb(repo.nbs/'01_a.ipynb', cell)
-    assert repo.mod.export_cells(nb) == ['x = 1']
+    assert n2s.export_cells(nb) == ['x = 1']
 
 
 @pytest.mark.parametrize('cell', [
@@ -74,15 +69,15 @@ def test_directives_that_export(repo, first):
 ], ids=['exports', 'export-this', 'export-colon', 'no-hash', 'not-first-line', 'after-comment', 'empty', 'blank',
         'markdown', 'raw'])
 def test_cells_that_are_not_exported(repo, cell):
-    assert not repo.mod.is_export(cell)
+    assert not n2s.is_export(cell)
     nb = write_nb(repo.nbs/'01_a.ipynb', cell)
-    assert repo.mod.export_cells(nb) == []
+    assert n2s.export_cells(nb) == []
 
 
 def test_directive_dropped_and_the_rest_kept_verbatim(repo):
     src = '#export\ndef f(x):\n    "Doc."\n    return x  # keep this comment\n\n\ny = f(2)\n'
     nb = write_nb(repo.nbs/'01_a.ipynb', src)
-    assert repo.mod.export_cells(nb) == ['def f(x):\n    "Doc."\n    return x  # keep this comment\n\n\ny = f(2)']
+    assert n2s.export_cells(nb) == ['def f(x):\n    "Doc."\n    return x  # keep this comment\n\n\ny = f(2)']
     assert repo.main(str(nb)) == 0
     text = (repo.exp/'nb_01.py').read_text(encoding='utf-8')
     assert text.split('\n', 2)[2] == 'def f(x):\n    "Doc."\n    return x  # keep this comment\n\n\ny = f(2)\n'
@@ -135,26 +130,28 @@ def test_header_names_the_notebook_relative_to_the_repo(repo):
 @pytest.mark.parametrize('name,module', [('02a_why_sqrt5.ipynb', 'nb_02a'), ('01_matmul.ipynb', 'nb_01'),
                                          ('nbs/10_x_y.ipynb', 'nb_10'), ('00_exports.ipynb', 'nb_00')])
 def test_module_name(repo, name, module):
-    assert repo.mod.module_name(name) == module
+    assert n2s.module_name(name) == module
 
 
 @pytest.mark.parametrize('name', ['0-1_x.ipynb', '01.5_x.ipynb', 'é1_x.ipynb'])
-def test_bad_prefix_is_refused(repo, capsys, name):
+def test_bad_prefix_is_refused(repo, name):
     write_nb(repo.nbs/name, '#export\nx = 1')
-    assert repo.main(f'nbs/{name}') == 2
-    err = capsys.readouterr().err
+    r = repo.run(f'nbs/{name}')
+    assert r.returncode == 2
+    err = r.stderr
     assert err.count('\n') == 1 and name in err
     assert snapshot(repo.exp).keys() == {'__init__.py'}
 
 
-def test_two_notebooks_for_one_module_is_refused_and_nothing_written(repo, capsys):
+def test_two_notebooks_for_one_module_is_refused_and_nothing_written(repo):
     write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1')
     write_nb(repo.nbs/'01_b.ipynb', '#export\nb = 1')
-    assert repo.main('nbs/01_a.ipynb', 'nbs/01_b.ipynb') == 2
-    err = capsys.readouterr().err
+    r = repo.run('nbs/01_a.ipynb', 'nbs/01_b.ipynb')
+    assert r.returncode == 2
+    err = r.stderr
     assert err.count('\n') == 1 and '01_b.ipynb' in err and 'nb_01' in err
     assert snapshot(repo.exp).keys() == {'__init__.py'}
-    r = repo.cli()  # the same two in nbs/, found without naming them
+    r = repo.run()  # the same two in nbs/, found without naming them
     assert r.returncode == 2 and r.stderr.count('\n') == 1
     assert snapshot(repo.exp).keys() == {'__init__.py'}
 
@@ -184,24 +181,25 @@ def converted(repo):
 
 @pytest.mark.parametrize('kind', BAD)
 @pytest.mark.parametrize('after_a_good_one', [False, True], ids=['alone', 'second'])
-def test_bad_input_exit_2_one_line_nothing_written(converted, capsys, kind, after_a_good_one):
+def test_bad_input_exit_2_one_line_nothing_written(converted, kind, after_a_good_one):
     repo = converted
     bad = repo.nbs/'02_bad.ipynb'
     if BAD[kind] is not None: bad.write_text(BAD[kind], encoding='utf-8')
     before = snapshot(repo.exp)
     args = (['nbs/01_a.ipynb'] if after_a_good_one else []) + ['nbs/02_bad.ipynb']
-    assert repo.main(*args) == 2
-    out, err = capsys.readouterr()
+    r = repo.run(*args)
+    out, err = r.stdout, r.stderr
+    assert r.returncode == 2
     assert err.count('\n') == 1 and err.startswith('notebook2script: ') and '02_bad.ipynb' in err
     assert 'Traceback' not in err and out == ''
     if kind == 'syntax_error': assert 'cell 2' in err
     assert snapshot(repo.exp) == before
 
 
-def test_bad_input_cli(converted):
+def test_bad_input_message_names_the_notebook_as_given(converted):
     (converted.nbs/'02_bad.ipynb').write_text('not json', encoding='utf-8')
     before = snapshot(converted.exp)
-    r = converted.cli('nbs/01_a.ipynb', 'nbs/02_bad.ipynb')
+    r = converted.run('nbs/01_a.ipynb', 'nbs/02_bad.ipynb')
     assert r.returncode == 2 and r.stdout == ''
     assert r.stderr.startswith('notebook2script: nbs/02_bad.ipynb: not valid JSON') and r.stderr.count('\n') == 1
     assert snapshot(converted.exp) == before
@@ -230,7 +228,7 @@ def test_no_paths_converts_every_numbered_notebook_in_order(repo):
     write_nb(repo.nbs/'02a_c.ipynb', '#export\nc = 3')
     write_nb(repo.nbs/'03_none.ipynb', 'not_exported = 1')
     write_nb(repo.nbs/'scratch.ipynb', '#export\nscratch = 1')
-    r = repo.cli()
+    r = repo.run()
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ['wrote exp/nb_01.py', 'wrote exp/nb_02.py', 'wrote exp/nb_02a.py']
     assert snapshot(repo.exp).keys() == {'__init__.py', 'nb_01.py', 'nb_02.py', 'nb_02a.py'}
@@ -240,9 +238,9 @@ def test_no_paths_converts_every_numbered_notebook_in_order(repo):
 
 def test_rerun_is_byte_identical_and_leaves_files_alone(repo):
     write_nb(repo.nbs/'01_a.ipynb', '#export\na = "é"', '#export\nb = 2')
-    assert repo.cli().returncode == 0
+    assert repo.run().returncode == 0
     before = snapshot(repo.exp)
-    r = repo.cli()
+    r = repo.run()
     assert r.returncode == 0 and r.stdout.splitlines() == ['unchanged exp/nb_01.py']
     assert snapshot(repo.exp) == before
 
@@ -269,9 +267,17 @@ def test_failed_write_keeps_the_old_module_and_no_temp_file(repo, monkeypatch):
     write_nb(repo.nbs/'01_a.ipynb', '#export\na = 2')
 
     def broken_replace(src, dst): raise OSError('disk full')
-    monkeypatch.setattr(repo.mod.os, 'replace', broken_replace)
-    with pytest.raises(OSError): repo.mod.convert()
+    monkeypatch.setattr(os, 'replace', broken_replace)
+    with pytest.raises(OSError): n2s.convert(root=repo.root)
     assert snapshot(repo.exp) == before
+
+
+def test_convert_writes_into_the_root_it_is_given_from_any_folder(repo, monkeypatch, tmp_path_factory, capsys):
+    write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1')
+    monkeypatch.chdir(tmp_path_factory.mktemp('elsewhere'))
+    assert n2s.convert(root=repo.root) == 0
+    assert capsys.readouterr().out == 'wrote exp/nb_01.py\n' and (repo.exp/'nb_01.py').is_file()
+    assert n2s.stale_modules(repo.root) == [] and n2s.convert(check=True, root=repo.root) == 0
 
 
 # --- --check
@@ -279,30 +285,30 @@ def test_failed_write_keeps_the_old_module_and_no_temp_file(repo, monkeypatch):
 def test_check_in_sync(repo):
     write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1')
     write_nb(repo.nbs/'02_b.ipynb', 'nothing exported')
-    assert repo.cli().returncode == 0
-    r = repo.cli('--check')
+    assert repo.run().returncode == 0
+    r = repo.run('--check')
     assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == 'exp/ is in sync with nbs/'
-    assert repo.mod.stale_modules() == []
+    assert n2s.stale_modules(repo.root) == []
 
 
 def test_check_lists_stale_missing_and_orphans_and_writes_nothing(repo):
     for n, name in enumerate(['01_a', '02_b', '03_c'], 1): write_nb(repo.nbs/f'{name}.ipynb', f'#export\nv = {n}')
-    assert repo.cli().returncode == 0
+    assert repo.run().returncode == 0
     write_nb(repo.nbs/'01_a.ipynb', '#export\nv = 10')   # notebook edited, module not regenerated
     (repo.exp/'nb_02.py').unlink()                          # module deleted
     (repo.exp/'nb_09.py').write_text('orphan = 1\n')        # module without a notebook
     before = snapshot(repo.exp)
-    r = repo.cli('--check')
+    r = repo.run('--check')
     assert r.returncode == 1
     assert r.stdout.splitlines() == ['stale: exp/nb_01.py', 'missing: exp/nb_02.py', 'no notebook exports it: exp/nb_09.py',
                                      'exp/ is out of sync with nbs/']
     assert snapshot(repo.exp) == before
-    assert repo.mod.stale_modules() == r.stdout.splitlines()[:-1]
+    assert n2s.stale_modules(repo.root) == r.stdout.splitlines()[:-1]
 
 
 def test_check_reports_a_broken_notebook_as_a_usage_error(repo):
     (repo.nbs/'01_a.ipynb').write_text('{', encoding='utf-8')
-    r = repo.cli('--check')
+    r = repo.run('--check')
     assert r.returncode == 2 and r.stderr.count('\n') == 1 and '01_a.ipynb' in r.stderr
 
 
@@ -312,38 +318,40 @@ NEAR_MISSES = ['#exports', '# export this', '#| exports', '#|export:', '#export:
 
 
 @pytest.mark.parametrize('first', NEAR_MISSES)
-def test_near_miss_warns_and_is_still_not_exported(repo, capsys, first):
+def test_near_miss_warns_and_is_still_not_exported(repo, first):
     write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1', markdown('# Exports\nA heading, not a directive.'),
              f'{first}\nb = 2', '# a plain comment\nc = 3')
-    assert repo.main('nbs/01_a.ipynb') == 0
-    out, err = capsys.readouterr()
+    r = repo.run('nbs/01_a.ipynb')
+    out, err = r.stdout, r.stderr
+    assert r.returncode == 0
     assert out == 'wrote exp/nb_01.py\n'
     [warning] = err.splitlines()
     assert warning.startswith('notebook2script: warning: nbs/01_a.ipynb: cell 2 ') and repr(first.strip()) in warning
     assert (repo.exp/'nb_01.py').read_text(encoding='utf-8').split('\n', 2)[2] == 'a = 1\n'  # b = 2 not exported
 
 
-def test_no_warning_for_directives_and_comments(repo, capsys):
+def test_no_warning_for_directives_and_comments(repo):
     write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1', '#| export\nb = 2', '# a comment about exports\nc = 3',
              '# Export\nd = 4', markdown('#exports'), 'x = 1\n#exports')
-    assert repo.main('nbs/01_a.ipynb') == 0
-    assert capsys.readouterr().err == ''
+    r = repo.run('nbs/01_a.ipynb')
+    assert r.returncode == 0 and r.stderr == ''
 
 
 def test_near_miss_warning_from_the_command_line_and_check(repo):
     write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1', '#exports\nb = 2')
-    r = repo.cli()
+    r = repo.run()
     assert r.returncode == 0 and r.stdout == 'wrote exp/nb_01.py\n'
     assert r.stderr.count('\n') == 1 and '01_a.ipynb: cell 1' in r.stderr and "'#exports'" in r.stderr
-    r = repo.cli('--check')
+    r = repo.run('--check')
     assert r.returncode == 0 and '01_a.ipynb: cell 1' in r.stderr
 
 
-def test_bad_notebook_reports_only_its_error_not_the_warnings(repo, capsys):
+def test_bad_notebook_reports_only_its_error_not_the_warnings(repo):
     write_nb(repo.nbs/'01_a.ipynb', '#exports\nb = 2')
     (repo.nbs/'02_bad.ipynb').write_text('{', encoding='utf-8')
-    assert repo.main() == 2
-    err = capsys.readouterr().err
+    r = repo.run()
+    assert r.returncode == 2
+    err = r.stderr
     assert err.count('\n') == 1 and '02_bad.ipynb' in err
 
 
@@ -353,21 +361,21 @@ def test_bad_notebook_reports_only_its_error_not_the_warnings(repo, capsys):
                          ids=['typo', 'unknown', 'short', 'varargs-by-name'])
 def test_unknown_option_is_one_line_exit_2_nothing_written(converted, args):
     before = snapshot(converted.exp)
-    r = converted.cli(*args)
+    r = converted.run(*args)
     assert r.returncode == 2 and r.stdout == '' and r.stderr.count('\n') == 1
     assert r.stderr.startswith('notebook2script: unknown option ') and 'Traceback' not in r.stderr
     assert snapshot(converted.exp) == before
 
 
 def test_typo_suggests_the_option(repo):
-    r = repo.cli('--chek')
+    r = repo.run('--chek')
     assert 'did you mean --check?' in r.stderr
 
 
 def test_check_does_not_swallow_a_path(repo):
     "fire alone would read `--check nbs/01_a.ipynb` as check='nbs/01_a.ipynb'; a boolean takes no value here."
     write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1')
-    r = repo.cli('--check', 'nbs/01_a.ipynb')
+    r = repo.run('--check', 'nbs/01_a.ipynb')
     assert r.returncode == 1 and 'missing: exp/nb_01.py' in r.stdout
     assert snapshot(repo.exp).keys() == {'__init__.py'}
 
@@ -375,12 +383,20 @@ def test_check_does_not_swallow_a_path(repo):
 @pytest.mark.parametrize('flag', ['--help', '-h'])
 def test_help_lists_the_options_and_writes_nothing(repo, flag):
     write_nb(repo.nbs/'01_a.ipynb', '#export\na = 1')
-    r = repo.cli('nbs/01_a.ipynb', flag)
+    r = repo.run('nbs/01_a.ipynb', flag)
     assert r.returncode == 0 and r.stderr == ''
     assert r.stdout.startswith('usage: notebook2script [PATHS ...] [--check]\n')
     assert 'Args:' in r.stdout and '  paths: ' in r.stdout and '  check: ' in r.stdout
     assert snapshot(repo.exp).keys() == {'__init__.py'}
 
 
-def test_every_option_is_explained_in_the_docstring(repo):
-    assert cli.undocumented(repo.mod.main) == []
+def test_the_tool_in_its_own_process(tmp_path):
+    "As a student runs it. The notebook named does not exist: had the option not been refused, nothing is written."
+    r = run_tool('91_missing.ipynb', '--help', cwd=tmp_path)
+    assert (r.returncode, r.stderr) == (0, '') and r.stdout.startswith('usage: notebook2script [PATHS ...] [--check]\n')
+    r = run_tool('91_missing.ipynb', '--chek', cwd=tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (2, '', 'notebook2script: unknown option --chek; did you mean --check?\n')
+
+
+def test_every_option_is_explained_in_the_docstring():
+    assert cli.undocumented(n2s.main) == []

@@ -1,26 +1,21 @@
 """tools/run_notebook.py: runs tiny notebooks built in a temporary folder, through its function and its CLI.
 
-Each run starts a real kernel (a second or two), so every test runs as few notebooks as it can.
+Each run starts a real kernel (a second or two), so every test runs as few notebooks as it can. Command lines
+that run no notebook go through `cli.run` in this process (the `in_process` fixture of conftest.py): a second
+interpreter would spend seconds importing Jupyter again. Those that run one use the tool's own process.
 """
 import os, subprocess, sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_markdown_cell
 
 import cli, run_notebook
+from common import ROOT
+from conftest import make_nb
 
 TOOL = Path(run_notebook.__file__)
-ROOT = TOOL.resolve().parent.parent
-
-
-def make_nb(folder, name, *sources):
-    "Write a notebook: strings become code cells, cells (e.g. new_markdown_cell) are kept."
-    cells = [new_code_cell(s) if isinstance(s, str) else s for s in sources]
-    path = Path(folder)/name
-    nbformat.write(new_notebook(cells=cells), path)
-    return path
 
 
 def run_cli(*args, cwd, env=None):
@@ -28,6 +23,15 @@ def run_cli(*args, cwd, env=None):
     full = {k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}
     return subprocess.run([sys.executable, str(TOOL), *map(str, args)], cwd=cwd, capture_output=True, text=True,
                           env=full)
+
+
+@pytest.fixture
+def run_here(in_process, monkeypatch):
+    "`run_here(folder, *args)`: the command line in-process, from `folder`: .returncode, .stdout, .stderr."
+    def run(folder, *args):
+        monkeypatch.chdir(folder)
+        return in_process(run_notebook.main, 'run_notebook', *args)
+    return run
 
 
 def assert_usage_error(r, *words):
@@ -130,19 +134,25 @@ def test_unknown_device_is_a_usage_error(tmp_path):
     with pytest.raises(run_notebook.RunError, match='tpu'): run_notebook.run_notebooks([tmp_path/'01_x.ipynb'], device='tpu')
 
 
-def test_default_device_follows_EXP_DEVICE(monkeypatch):
+@pytest.mark.parametrize('gpu', [True, False], ids=['gpu', 'no-gpu'])
+def test_default_device_follows_EXP_DEVICE_else_cuda_when_torch_sees_it(monkeypatch, gpu):
+    monkeypatch.setattr(run_notebook, 'cuda_available', lambda: gpu)  # as torch.cuda.is_available() would say
     monkeypatch.setenv('EXP_DEVICE', 'cpu')
     assert run_notebook.pick_device() == 'cpu'
     monkeypatch.setenv('EXP_DEVICE', 'tpu')
     with pytest.raises(run_notebook.RunError, match="EXP_DEVICE 'tpu'"): run_notebook.pick_device()
     assert run_notebook.pick_device('cpu') == 'cpu', "--device wins over EXP_DEVICE"
     monkeypatch.delenv('EXP_DEVICE')
-    assert run_notebook.pick_device() in ('cpu', 'cuda')
+    assert run_notebook.pick_device() == ('cuda' if gpu else 'cpu')
+    if gpu: assert run_notebook.pick_device('cuda') == 'cuda'
+    else:
+        with pytest.raises(run_notebook.RunError, match='no CUDA GPU'): run_notebook.pick_device('cuda')
 
 
-def test_bad_EXP_DEVICE_cli_is_one_line_exit_2_before_running_anything(tmp_path):
+def test_bad_EXP_DEVICE_cli_is_one_line_exit_2_before_running_anything(tmp_path, monkeypatch, run_here):
     make_nb(tmp_path, '01_mark.ipynb', 'open("ran.txt", "w").write("ran")')
-    r = run_cli('01_mark.ipynb', cwd=tmp_path, env={'EXP_DEVICE': 'tpu'})
+    monkeypatch.setenv('EXP_DEVICE', 'tpu')
+    r = run_here(tmp_path, '01_mark.ipynb')
     assert_usage_error(r, 'EXP_DEVICE', 'tpu')
     assert not (tmp_path/'ran.txt').exists()
 
@@ -154,16 +164,16 @@ MISTAKES = {'device typo': ['--devcie', 'cuda'], 'seed typo': ['--sed', '3'], 's
 
 
 @pytest.mark.parametrize('mistake', MISTAKES)
-def test_cli_mistake_is_one_line_exit_2_before_running_anything(tmp_path, mistake):
+def test_cli_mistake_is_one_line_exit_2_before_running_anything(tmp_path, run_here, mistake):
     make_nb(tmp_path, '01_mark.ipynb', 'open("ran.txt", "w").write("ran")')
     args = MISTAKES[mistake]
-    r = run_cli('01_mark.ipynb', '--device', 'cpu', *args, cwd=tmp_path)
+    r = run_here(tmp_path, '01_mark.ipynb', '--device', 'cpu', *args)
     assert_usage_error(r, args[0])
     assert not (tmp_path/'ran.txt').exists()
 
 
-def test_help_lists_every_option(tmp_path):
-    r = run_cli('--help', cwd=tmp_path)
+def test_help_lists_every_option(tmp_path, run_here):
+    r = run_here(tmp_path, '--help')
     assert r.returncode == 0 and r.stderr == ''
     for option in ['--device', '--timeout', '--jobs', '--save', '--seed']: assert option in r.stdout, option
     assert cli.undocumented(run_notebook.main) == [], "every option is explained in main's Args:"
@@ -235,6 +245,20 @@ def test_save_writes_ipynb_and_html_also_for_failures(tmp_path):
     html = (out/'01_plot.html').read_text(encoding='utf-8')
     assert 'hello from the kernel' in html and 'ZeroDivisionError' in html
     assert nb.read_bytes() == before and sorted(p.name for p in nbs.iterdir()) == ['01_plot.ipynb']
+
+
+def test_paths_are_shown_from_the_current_folder_else_absolute(tmp_path, monkeypatch, run_here):
+    "As sweep and notebook2script show theirs: relative where that is short and exact, absolute outside."
+    (tmp_path/'here'/'nbs').mkdir(parents=True); (tmp_path/'there').mkdir()
+    make_nb(tmp_path/'here'/'nbs', '01_in.ipynb', 'pass')
+    outside = make_nb(tmp_path/'there', '02_out.ipynb', 'pass').resolve().as_posix()
+    failed = lambda path, *args: run_notebook.Result(path, False, 0.0, 'cell 0:\n    pass\nboom')  # no kernel
+    monkeypatch.setattr(run_notebook, 'run_one', failed)
+    r = run_here(tmp_path/'here', 'nbs/01_in.ipynb', '../there/02_out.ipynb', '--device', 'cpu')
+    assert r.returncode == 1
+    assert [l.split()[:2] for l in r.stdout.splitlines() if 'FAILED' in l.split()[1:2]] == [
+        ['nbs/01_in.ipynb', 'FAILED'], [outside, 'FAILED']]
+    assert f'\nFAILED nbs/01_in.ipynb, cell 0:' in r.stdout and f'\nFAILED {outside}, cell 0:' in r.stdout
 
 
 def test_save_into_the_notebooks_folder_is_refused(tmp_path):

@@ -1,14 +1,13 @@
 "The set-up: pins agree everywhere, data fetching is safe, bad devices are refused clearly."
-import os, re, shutil, subprocess, sys, tomllib, zipfile
+import os, re, shlex, shutil, subprocess, sys, tomllib, zipfile
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 import exp.nb_01 as nb01
+from common import ROOT  # tools/ is on sys.path (conftest.py)
 from exp.nb_01 import FetchError, fetch_from_pypi, sha256
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def pins(text):
@@ -62,10 +61,18 @@ def readme_section(title):
     return (ROOT/'README.md').read_text().split(f'## {title}\n', 1)[1].split('\n## ', 1)[0]
 
 
+def shell_commands(text):
+    "Each command line of a shell script or code block as its words, as the shell splits them; comments dropped."
+    return [words for words in map(lambda l: shlex.split(l, comments=True), text.splitlines()) if words]
+
+
+def readme_commands(title):
+    "The commands of the code block in the README's `## title` section."
+    return shell_commands(readme_section(title).split('```')[1])
+
+
 def test_two_commands_are_two_and_the_readmes_make_targets_exist():
-    block = readme_section('Two commands').split('```')[1]
-    commands = [l.split('#')[0].strip() for l in block.splitlines() if l.split('#')[0].strip()]
-    assert commands == ['make course', 'make test']
+    assert readme_commands('Two commands') == [['make', 'course'], ['make', 'test']]
     targets = sorted(set(re.findall(r'`make ([a-z][\w-]*)', (ROOT/'README.md').read_text())))
     assert {'lab', 'export', 'check', 'clean-nbs', 'hooks'} <= set(targets)
     if shutil.which('make') is None: pytest.skip('no make here')
@@ -88,11 +95,30 @@ def test_make_refuses_an_old_python_in_one_line(tmp_path):
     assert len(lines) == 1 and '3.11' in lines[0] and 'Python 3.8.10' in lines[0]
 
 
-def test_ci_runs_the_readme_test_command():
-    readme = (ROOT/'README.md').read_text()
-    assert 'make test' in readme and 'make course' in readme
-    ci = [l for l in (ROOT/'.ci/run').read_text().splitlines() if l.strip() and not l.startswith(('#', 'set ', 'cd '))]
-    assert ci == ['make test']
+def test_ci_runs_the_readme_test_command_and_nothing_else():
+    *setup, last = shell_commands((ROOT/'.ci/run').read_text())
+    assert last == readme_commands('Two commands')[-1], "CI's command is the README's test command"
+    assert all(words[0] in ('set', 'cd') for words in setup), f"CI runs only the README's command: {setup}"
+
+
+def make_check_selection():
+    "The `-m` expression of the pytest command in the Makefile's `check` recipe."
+    recipe = (ROOT/'Makefile').read_text().split('\ncheck:', 1)[1].split('\n\n', 1)[0]
+    [words] = [w for w in shell_commands(recipe) if 'pytest' in w]
+    args = words[words.index('pytest') + 1:]
+    return args[args.index('-m') + 1]
+
+
+def test_make_check_leaves_out_every_marked_kind_and_the_readme_says_the_same():
+    "Each marker names a kind of slow or data-hungry test: `make check` (quick, offline) leaves them all out."
+    selection = make_check_selection()
+    registered = {m.split(':')[0] for m in tomllib.loads((ROOT/'pyproject.toml').read_text())['tool']['pytest']
+                  ['ini_options']['markers']}
+    assert re.fullmatch(r'not \w+( and not \w+)*', selection), selection
+    assert set(re.findall(r'not (\w+)', selection)) == registered, selection
+    [line] = [l for l in readme_section('More').split('\n- ') if l.startswith('`make check`')]
+    [command] = re.findall(r'`(pytest [^`]*)`', line.replace('\n  ', ' '))
+    assert shlex.split(command) == ['pytest', '-m', selection], "the README shows the Makefile's selection"
 
 
 @pytest.fixture
@@ -146,7 +172,7 @@ def test_fetch_data_rejects_unknown_dataset(capsys, monkeypatch):
 
 
 def test_cuda_without_gpu_is_a_clear_error(monkeypatch):
-    "What `import exp.nb_00` meets with EXP_DEVICE=cuda (its def_device is get_device()), without a second torch import."
+    "What `get_device` (called where a device is used, as by DeviceCallback) says with EXP_DEVICE=cuda and no GPU."
     import torch
     if torch.cuda.is_available(): pytest.skip('this machine has CUDA')
     monkeypatch.setenv('EXP_DEVICE', 'cuda')

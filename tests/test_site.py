@@ -1,11 +1,12 @@
 """tools/course_site.py: the executed notebooks as an offline website (run_notebook.py --save DIR).
 
 Three tiny notebooks (a formula, a plot, a failure) run once for the whole module. Their pages must load
-nothing from the network; headless Chromium, its network pointed at a closed port, then checks that the
-formulas are typeset, the images load and nothing reports an error. Without `chromium` on PATH
-(Debian: `apt-get install chromium`) the browser test is skipped.
+nothing from the network; headless Chromium, offline, then checks that the formulas are typeset, the images
+load and DevTools reports no error or warning. The same browser check runs on the real pages in build/ (the
+index, 07 with its 72 formulas, 09 with its plots) once `make course` has written them. Without `chromium` on
+PATH (Debian: `apt-get install -y chromium`) the browser tests are skipped.
 """
-import html, json, re, shutil, subprocess
+import fcntl, html, json, os, re, select, shutil, subprocess, time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -132,59 +133,185 @@ def test_every_course_notebook_has_a_titled_purpose():
         assert what and not what[0].isdigit() and '\n' not in what, (path.name, what)
 
 
-# Runs first in each page: collects errors (failed loads, console.error/warn, MathJax's error signals), and once
-# the page and MathJax are done, leaves a report on <html data-probe="..."> for --dump-dom to show.
-PROBE = """<script>
-window.__probe = {errors: []};
-addEventListener('error', e => __probe.errors.push(e.message || 'failed to load ' + (e.target.src || e.target.href)), true);
-for (const level of ['error', 'warn']) {
-  const log = console[level].bind(console);
-  console[level] = (...a) => { __probe.errors.push(level + ': ' + a.join(' ')); log(...a); };
-}
-addEventListener('load', () => {
-  const report = () => document.documentElement.setAttribute('data-probe', JSON.stringify({
-    errors: __probe.errors,
-    images: [...document.images].map(i => ({src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth})),
-    math: document.querySelectorAll('.MathJax_Display, span.MathJax').length,
-    mathErrors: document.querySelectorAll('.MathJax_Error, merror').length}));
-  if (!window.MathJax || !MathJax.Hub) return report();
-  for (const signal of [MathJax.Hub.signal, MathJax.Hub.Startup.signal])  // Interest replays earlier messages
-    signal.Interest(m => { const t = [].concat(m).join(' ');
-                           if (/\\berror|\\bfail|not available|no valid/i.test(t)) __probe.errors.push('MathJax: ' + t); });
-  MathJax.Hub.Queue(report);
-});
-</script>"""
+CHROMIUM = shutil.which('chromium')
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install -y chromium)")
+
+# Run in each page once it has loaded: waits for MathJax to finish (when the page has it), then reports what a
+# reader would see. MathJax 2 keeps every message it signalled in `posted`; its errors say "error" or "fail".
+# The hook has a block body on purpose: a MathJax hook that returns a callback makes MathJax wait for it.
+REPORT = r"""
+new Promise(done => window.MathJax && MathJax.Hub
+  ? MathJax.Hub.Register.StartupHook('End', () => { MathJax.Hub.Queue(() => done()); }) : done()
+).then(() => {
+  const signals = window.MathJax && MathJax.Hub ? [MathJax.Hub.signal, MathJax.Hub.Startup.signal] : [];
+  const markdown = [...document.querySelectorAll('.jp-RenderedMarkdown')].map(e => e.innerText).join('\n');
+  return {
+    formulas: document.querySelectorAll('script[type^="math/tex"]').length,  // what MathJax found in the page
+    typeset: document.querySelectorAll('span.MathJax').length,              // what it drew, one per formula
+    mathErrors: [...document.querySelectorAll('.MathJax_Error, merror')].map(e => e.textContent)
+      .concat(signals.flatMap(s => s.posted.map(m => [].concat(m).join(' ')))
+                     .filter(t => /\berror|\bfail|not available|no valid/i.test(t))),
+    rawTeX: markdown.match(/\$[^$]{0,40}/g) || [],  // a dollar still visible in the text is TeX left untypeset
+    images: [...document.images].map(i => ({src: i.getAttribute('src').slice(0, 60), complete: i.complete,
+                                             width: i.naturalWidth})),
+    rows: [...document.querySelectorAll('tbody tr')].map(tr => [...tr.cells].map(c => c.innerText.trim())),
+    links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
+  };
+})"""
 
 
-def browse(page, profile):
-    "Load `page` in headless Chromium with every network request failing; its probe report and console lines."
-    probe = page.with_name(f'probe-{page.name}')  # beside the page, so its relative links work the same
-    probe.write_text(page.read_text(encoding='utf-8').replace('<head>', '<head>' + PROBE, 1), encoding='utf-8')
-    cmd = ['chromium', '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-sync',
-           '--disable-background-networking', '--disable-component-update', f'--user-data-dir={profile}',
-           '--proxy-server=127.0.0.1:9',  # a closed port: anything fetched from elsewhere fails
-           '--virtual-time-budget=15000', '--enable-logging=stderr', '--v=0', '--dump-dom', probe.as_uri()]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-    probe.unlink()
-    found = re.search(r'<html[^>]* data-probe="([^"]*)"', r.stdout)
-    assert found, f"no probe report from {page.name}: {r.stderr[-2000:]}"
-    console = [l for l in r.stderr.splitlines() if ':CONSOLE' in l]
-    return json.loads(html.unescape(found[1])), r.stdout, console
+class Chromium:
+    """Headless Chromium driven over its DevTools pipe (it reads fd 3, writes fd 4), networking switched off.
+
+    `load(url)` opens a page in a fresh tab and returns the REPORT above plus what DevTools saw: console errors and
+    warnings, uncaught exceptions, browser log errors (CORS, blocked loads), failed requests, and every URL fetched.
+    """
+    def __init__(self, profile, timeout=60):
+        self.timeout, self.ids, self.pending = timeout, 0, []
+        to_browser, from_browser = os.pipe(), os.pipe()
+        def pipes_on_3_and_4():  # in the child, before exec; moved up first so dup2 never overwrites a pipe end
+            read, write = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_browser[0], from_browser[1]))
+            os.dup2(read, 3); os.dup2(write, 4)
+        self.proc = subprocess.Popen(
+            [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+             '--disable-background-networking', '--disable-component-update', '--disable-sync',
+             f'--user-data-dir={profile}', '--proxy-server=127.0.0.1:9',  # a closed port, besides offline mode
+             '--remote-debugging-pipe', 'about:blank'],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=pipes_on_3_and_4, pass_fds=(3, 4))
+        os.close(to_browser[0]); os.close(from_browser[1])
+        self.send_fd, self.recv_fd, self.buffer = to_browser[1], from_browser[0], b''
+
+    def call(self, method, session=None, **params):
+        "Send one DevTools command and wait for its answer; events that arrive meanwhile are kept."
+        self.ids += 1
+        message = {'id': self.ids, 'method': method, 'params': params} | ({'sessionId': session} if session else {})
+        os.write(self.send_fd, json.dumps(message).encode() + b'\0')
+        reply = self.wait(lambda m: m.get('id') == self.ids)
+        assert 'error' not in reply, (method, reply['error'])
+        return reply['result']
+
+    def wait(self, wanted):
+        "The next message for which `wanted` is true; an AssertionError after `timeout` seconds."
+        deadline = time.monotonic() + self.timeout
+        while True:
+            while b'\0' in self.buffer:
+                raw, self.buffer = self.buffer.split(b'\0', 1)
+                message = json.loads(raw)
+                if wanted(message): return message
+                self.pending.append(message)
+            left = deadline - time.monotonic()
+            assert left > 0 and select.select([self.recv_fd], [], [], left)[0], f"chromium did not answer in {self.timeout} s"
+            chunk = os.read(self.recv_fd, 1 << 20)
+            assert chunk, f"chromium quit (exit status {self.proc.poll()})"
+            self.buffer += chunk
+
+    def load(self, url):
+        "Open `url` in a new tab with the network offline, let it load and typeset; its report and DevTools' findings."
+        target = self.call('Target.createTarget', url='about:blank')['targetId']
+        session = self.call('Target.attachToTarget', targetId=target, flatten=True)['sessionId']
+        for domain in ['Runtime', 'Log', 'Network', 'Page']: self.call(f'{domain}.enable', session)
+        self.call('Network.emulateNetworkConditions', session, offline=True, latency=0,
+                  downloadThroughput=-1, uploadThroughput=-1)
+        self.pending = []
+        self.call('Page.navigate', session, url=url)
+        self.wait(lambda m: m.get('method') == 'Page.loadEventFired' and m.get('sessionId') == session)
+        report = self.call('Runtime.evaluate', session, expression=REPORT, awaitPromise=True, returnByValue=True)
+        assert 'exceptionDetails' not in report, report['exceptionDetails']
+        report = report['result']['value']
+        events = [(m['method'], m['params']) for m in self.pending if m.get('sessionId') == session]
+        urls = {p['requestId']: p['request']['url'][:100] for method, p in events if method == 'Network.requestWillBeSent'}
+        report['problems'] = [problem(method, p, urls) for method, p in events if problem(method, p, urls)]
+        report['fetched'] = list(urls.values())
+        self.call('Target.closeTarget', targetId=target)
+        return report
+
+    def close(self):
+        try: self.call('Browser.close')
+        except (AssertionError, OSError): pass
+        try: self.proc.wait(10)
+        except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait()
+        os.close(self.send_fd); os.close(self.recv_fd)
+
+
+def problem(method, p, urls):
+    "What a DevTools event says went wrong, in one line, or None."
+    if method == 'Runtime.consoleAPICalled' and p['type'] in ('error', 'warning', 'assert'):
+        return f"console.{p['type']}: " + ' '.join(str(a.get('value', a.get('description', ''))) for a in p['args'])
+    if method == 'Runtime.exceptionThrown':
+        details = p['exceptionDetails']
+        return 'exception: ' + details.get('exception', {}).get('description', details['text'])
+    if method == 'Log.entryAdded' and p['entry']['level'] in ('error', 'warning'):
+        return f"{p['entry']['level']}: {p['entry']['text']} {p['entry'].get('url', '')}"
+    if method == 'Network.loadingFailed':
+        return f"failed to load {urls.get(p['requestId'], 'a request')}: {p['errorText']}"
+    return None
+
+
+@pytest.fixture(scope='module')
+def browser(tmp_path_factory):
+    "One headless Chromium for the module's browser tests."
+    chromium = Chromium(tmp_path_factory.mktemp('chromium-profile'))
+    yield chromium
+    chromium.close()
+
+
+def check_page(report, folder, name):
+    "What holds for every page: nothing went wrong, nothing came from the network, every image and formula drawn."
+    assert report['problems'] == [], (name, report['problems'])
+    assert all(url.startswith(('file:', 'data:')) for url in report['fetched']), (name, report['fetched'])
+    for img in report['images']:
+        assert img['complete'] and img['width'] > 0, (name, img['src'])
+        assert img['src'].startswith('data:image/') or (folder/img['src']).is_file(), (name, img['src'])
+    assert report['mathErrors'] == [], (name, report['mathErrors'])
+    assert report['typeset'] == report['formulas'], f"{name}: {report['typeset']} of {report['formulas']} formulas typeset"
+    assert report['rawTeX'] == [], f"{name} shows raw TeX: {report['rawTeX'][:5]}"
+    for link in report['links']:
+        assert remote(link) or link.startswith('#') or (folder/link.split('#')[0]).is_file(), (name, link)
 
 
 @pytest.mark.kernel
-@pytest.mark.skipif(shutil.which('chromium') is None, reason="no chromium on PATH (apt-get install chromium)")
-def test_pages_render_offline_in_a_browser(site, tmp_path):
+@needs_chromium
+def test_pages_render_offline_in_a_browser(site, browser):
     seen = {}
-    for name in ['index.html', '01_math.html', '02_plot.html']:
-        report, dom, console = browse(site/name, tmp_path/'profile')
-        assert report['errors'] == [] and console == [], (name, report['errors'], console)
-        assert report['mathErrors'] == 0, name
-        for img in report['images']:
-            assert img['complete'] and img['width'] > 0, (name, img['src'][:60])
-            assert img['src'].startswith('data:image/') or (site/img['src']).is_file(), (name, img['src'][:60])
-        seen[name] = report, dom
-    report, dom = seen['01_math.html']
-    assert report['math'] >= 2 and 'class="MathJax_Display"' in dom, "both formulas typeset by MathJax"
-    assert '$$' not in re.sub(r'<script.*?</script>', '', dom, flags=re.S), "no formula left as raw TeX"
-    assert len(seen['02_plot.html'][0]['images']) == 1, "the plot is on its page"
+    for name in ['index.html', '01_math.html', '02_plot.html', '03_broken.html']:
+        seen[name] = browser.load((site/name).as_uri())
+        check_page(seen[name], site, name)
+    assert seen['01_math.html']['formulas'] == 2, "both formulas typeset by MathJax"
+    assert len(seen['02_plot.html']['images']) == 1, "the plot is on its page"
+    assert [cells[2] for cells in seen['index.html']['rows']] == ['ok', 'ok', 'FAILED']
+
+
+def markdown_formulas(nb):
+    "How many $…$ and $$…$$ formulas a notebook's markdown cells hold (code spans and blocks left out)."
+    text = '\n'.join(c.source for c in nb.cells if c.cell_type == 'markdown')
+    text = re.sub(r'`[^`]*`', '', re.sub(r'```.*?```', '', text, flags=re.S))
+    return len(re.findall(r'\$\$.+?\$\$|\$[^$]+?\$', text, flags=re.S))
+
+
+def plots(nb):
+    "How many PNG outputs a notebook's code cells hold."
+    return sum('image/png' in out.get('data', {}) for c in nb.cells if c.cell_type == 'code' for out in c.outputs)
+
+
+BUILD = ROOT/'build'
+
+
+@pytest.mark.course
+@needs_chromium
+@pytest.mark.parametrize('name', ['index.html', '07_optimizers.html', '09_annealing.html'])
+def test_the_built_course_renders_offline_in_a_browser(name, browser):
+    "The real pages `make course` wrote: 07 has the most formulas, 09 plots; the index lists every notebook."
+    if not (BUILD/name).is_file(): pytest.skip(f"no build/{name}: `make course` builds the pages")
+    report = browser.load((BUILD/name).as_uri())
+    check_page(report, BUILD, name)
+    if name == 'index.html':
+        names = [p.stem for p in run_notebook.find_notebooks()]
+        assert [cells[0] for cells in report['rows']] == names, "every notebook, in order (rerun `make course`?)"
+        for cells in report['rows']:
+            assert cells[1] and cells[2] in ('ok', 'FAILED') and re.fullmatch(r'\d+\.\d s', cells[3]), cells
+        return
+    nb = nbformat.read(BUILD/name.replace('.html', '.ipynb'), as_version=4)
+    assert report['formulas'] == markdown_formulas(nb), "MathJax found every formula of the notebook"
+    assert len(report['images']) == plots(nb), "every plot is on the page"
+    assert report['formulas'] if name == '07_optimizers.html' else report['images'], "what the page was chosen for"

@@ -1,27 +1,20 @@
 """tools/sweep.py: tiny notebooks in a temporary folder run under a few seeds, checked through the JSON and the text.
 
 Kernel starts cost seconds, so one sweep (2 notebooks x 3 seeds, 2 kernels at a time) is shared by the tests that
-read its output; the summary arithmetic and the usage errors are checked without kernels.
+read its output; the summary arithmetic and the usage errors are checked without kernels. Tests that start kernels
+are marked `kernel` (`make check` leaves them out).
 """
 import json, math, os, re, subprocess, sys
 from pathlib import Path
 
-import nbformat
 import pytest
 import torch
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_markdown_cell
 
 import cli, sweep
+from conftest import make_nb
 
 TOOL = Path(sweep.__file__)
-
-
-def make_nb(folder, name, *sources):
-    "Write a notebook: strings become code cells, cells (e.g. new_markdown_cell) are kept."
-    cells = [new_code_cell(s) if isinstance(s, str) else s for s in sources]
-    path = Path(folder)/name
-    nbformat.write(new_notebook(cells=cells), path)
-    return path
 
 
 # Seeded: every figure is a function of the seed, so the test knows each run's value.
@@ -55,12 +48,14 @@ def swept(tmp_path_factory):
     return r, data, folder
 
 
+@pytest.mark.kernel
 def test_exit_code_1_when_a_run_failed(swept):
     r, data, _ = swept
     assert r.returncode == 1, r.stdout + r.stderr
     assert data is not None and r.stderr == ''
 
 
+@pytest.mark.kernel
 def test_progress_line_per_run(swept):
     r, _, _ = swept
     lines = [l.split() for l in r.stdout.splitlines() if re.fullmatch(r'\S+ seed \d+ (ok|FAILED) \d+\.\d s', l)]
@@ -69,6 +64,7 @@ def test_progress_line_per_run(swept):
         ('02_luck', 0, 'ok'), ('02_luck', 1, 'FAILED'), ('02_luck', 2, 'ok')]
 
 
+@pytest.mark.kernel
 def test_raw_runs_carry_each_seeds_figures(swept):
     _, data, _ = swept
     runs = {(Path(r['notebook']).name, r['seed']): r for r in data['runs']}
@@ -80,6 +76,7 @@ def test_raw_runs_carry_each_seeds_figures(swept):
     assert bad['figures'] == {'n': 1.0}, "figures recorded before the failure are kept, later ones never ran"
 
 
+@pytest.mark.kernel
 def test_summary_counts_failures_and_spread(swept):
     _, data, _ = swept
     draws, luck = data['summary']
@@ -96,6 +93,7 @@ def test_summary_counts_failures_and_spread(swept):
     assert 0 < lo <= med <= hi and luck['seconds']['n'] == 3
 
 
+@pytest.mark.kernel
 def test_printed_summary_and_markdown(swept):
     r, data, folder = swept
     out = r.stdout
@@ -112,6 +110,7 @@ def test_printed_summary_and_markdown(swept):
     assert 'device cpu, 1 thread per kernel.' in out
 
 
+@pytest.mark.kernel
 def test_nothing_left_behind(swept):
     _, _, folder = swept
     assert sorted(p.name for p in folder.iterdir()) == ['01_draws.ipynb', '02_luck.ipynb', 'out', 'tmp']
@@ -119,6 +118,7 @@ def test_nothing_left_behind(swept):
     assert [p.name for p in (folder/'out').iterdir()] == ['sweep.json'], "written atomically, no temp file left"
 
 
+@pytest.mark.kernel
 def test_one_job_runs_in_this_process_and_passes(tmp_path, capsys):
     threads = 'import os\nassert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "2"'
     nb = make_nb(tmp_path, '01_plain.ipynb', threads)
@@ -128,17 +128,12 @@ def test_one_job_runs_in_this_process_and_passes(tmp_path, capsys):
     assert '01_plain: 1 run, 1 passed, 0 failed' in out and '  seconds ' in out
 
 
+@pytest.mark.kernel
 def test_a_bad_record_line_fails_the_run(tmp_path):
     nb = make_nb(tmp_path, '01_scribble.ipynb', 'import os\nopen(os.environ["EXP_RECORD"], "a").write("oops\\n")')
     r = sweep.run_seed(nb, 0, 'cpu', 60, 1)
     assert (r.ok, r.cell, r.place, r.figures) == (False, None, 'after the last cell', {})
     assert r.last_line.startswith('EXP_RECORD line 1 is not') and r.last_line.endswith('oops')
-
-
-def run_cli_in_process(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, 'argv', ['sweep.py', *args])
-    with pytest.raises(SystemExit) as e: cli.run(sweep.main, prog='sweep')
-    return e.value.code, *capsys.readouterr()
 
 
 BAD = {'seeds 0': (['--seeds', '0'], '--seeds 0'), 'threads 0': (['--threads', '0'], '--threads 0'),
@@ -149,20 +144,21 @@ BAD = {'seeds 0': (['--seeds', '0'], '--seeds 0'), 'threads 0': (['--threads', '
 
 
 @pytest.mark.parametrize('kind', BAD)
-def test_usage_mistake_is_one_line_exit_2_nothing_run(tmp_path, monkeypatch, capsys, kind):
+def test_usage_mistake_is_one_line_exit_2_nothing_run(tmp_path, monkeypatch, in_process, kind):
     monkeypatch.chdir(tmp_path)
     make_nb(tmp_path, '01_mark.ipynb', 'open("ran.txt", "w").write("ran")')
     args, says = BAD[kind]
-    code, out, err = run_cli_in_process(monkeypatch, capsys, '01_mark.ipynb', *args)
-    assert code == 2 and out == ''
+    r = in_process(sweep.main, 'sweep', '01_mark.ipynb', *args)
+    err = r.stderr
+    assert r.returncode == 2 and r.stdout == ''
     assert err.startswith('sweep: ') and err.count('\n') == 1 and says in err and 'Traceback' not in err
     assert not (tmp_path/'ran.txt').exists()
 
 
-def test_no_notebook_is_a_usage_error(monkeypatch, capsys):
-    code, out, err = run_cli_in_process(monkeypatch, capsys, '--seeds', '2')
-    assert (code, out) == (2, '')
-    assert err == 'sweep: give one or more notebooks (or folders of numbered notebooks) to sweep\n'
+def test_no_notebook_is_a_usage_error(in_process):
+    r = in_process(sweep.main, 'sweep', '--seeds', '2')
+    assert (r.returncode, r.stdout) == (2, '')
+    assert r.stderr == 'sweep: give one or more notebooks (or folders of numbered notebooks) to sweep\n'
 
 
 def test_missing_notebook_cli(tmp_path):

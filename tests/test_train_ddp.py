@@ -12,7 +12,7 @@ import torch
 from exp.nb_10 import (RankError, check_world_size, child_pids, fail_on_rank, hello, launch, max_world_size,
                        stall_on_rank)
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'EXP_DEVICE': 'cpu'}
 TINY = ['--n_train', '512', '--n_valid', '256']   # a few batches: enough to run every part of a fit
@@ -28,6 +28,8 @@ def train_ddp(*args, torchrun=None, timeout=300):
 
 
 @two_cores
+@pytest.mark.procs
+@pytest.mark.data
 def test_torchrun_two_processes_trains_and_only_rank_0_prints_and_saves(tmp_path):
     r = train_ddp('--epochs', '1', *TINY, '--save', str(tmp_path/'cnn.pt'), torchrun=2)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -39,6 +41,8 @@ def test_torchrun_two_processes_trains_and_only_rank_0_prints_and_saves(tmp_path
     assert [p.name for p in tmp_path.iterdir()] == ['cnn.pt']          # no temporary file left behind
 
 
+@pytest.mark.procs
+@pytest.mark.data
 def test_without_torchrun_it_trains_in_one_process():
     r = train_ddp('--epochs', '1', *TINY)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -83,12 +87,14 @@ def test_help_explains_every_option(monkeypatch, capsys):
 
 
 @two_cores
+@pytest.mark.procs
 def test_launch_returns_each_ranks_result():
     ranks = launch(hello, world_size=2, device='cpu')
     assert [r['rank'] for r in ranks] == [0, 1] and {r['total'] for r in ranks} == {3.0}
 
 
 @two_cores
+@pytest.mark.procs
 @pytest.mark.parametrize('bad_rank', [0, 1])
 def test_a_failing_rank_fails_the_launch_with_its_own_error_and_leaves_no_process(bad_rank):
     before, start = child_pids(), time.perf_counter()
@@ -100,6 +106,7 @@ def test_a_failing_rank_fails_the_launch_with_its_own_error_and_leaves_no_proces
 
 
 @two_cores
+@pytest.mark.procs
 def test_a_hanging_rank_times_out_instead_of_hanging_forever():
     before, start = child_pids(), time.perf_counter()
     with pytest.raises(RankError, match='rank 0 failed first') as e:

@@ -6,32 +6,14 @@
 
 Every number is the median of several runs after a warm-up run; the table shows min / median / max.
 """
-import json, statistics, sys, time
+import json, statistics, time
 from functools import partial
-from pathlib import Path
 
-import fire
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT/'tools'))
-from exp.nb_09 import *
-import run_notebook
-from notebook2script import write_atomic
-
-
-def timings(f, runs=5, warmup=1, number=1):
-    "Seconds per call of `f()`: `runs` measurements (each the mean of `number` calls) after `warmup` calls."
-    for _ in range(warmup): f()
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        for _ in range(number): f()
-        out.append((time.perf_counter() - start) / number)
-    return out
-
-
-def spread(ts): return min(ts), statistics.median(ts), max(ts)
+import cli, run_notebook   # tools/ is on sys.path: this script's folder
+from common import ROOT, spread
+from exp.nb_09 import *     # the library, with nb_01's `timings` and `fmt_time` and nb_00's `write_atomic`
 
 
 class Report:
@@ -39,17 +21,14 @@ class Report:
     def __init__(self): self.numbers, self.rows = {}, []
     def add(self, key, value, ts=None, unit=''):
         self.numbers[key] = value
-        lo, med, hi = spread(ts) if ts else (None, None, None)
+        lo, med, hi = spread(ts) or (None, None, None)
         self.rows.append((key, value, unit, lo, med, hi))
         print(self.fmt_row(self.rows[-1]), flush=True)
     @staticmethod
     def fmt_row(row):
         key, value, unit, lo, med, hi = row
-        times = '' if lo is None else f'   min/median/max {fmt_s(lo)} / {fmt_s(med)} / {fmt_s(hi)}'
+        times = '' if lo is None else f'   min/median/max {fmt_time(lo)} / {fmt_time(med)} / {fmt_time(hi)}'
         return f'{key:<44} {value:>14,.2f} {unit:<10}{times}'
-
-
-def fmt_s(s): return f'{s:.2f} s' if s >= 1 else f'{s*1e3:.2f} ms' if s >= 1e-3 else f'{s*1e6:.1f} µs'
 
 
 def bench_matmul(rep, device):
@@ -66,8 +45,8 @@ def bench_matmul(rep, device):
     for dev in ['cpu'] + (['cuda'] if device.type == 'cuda' else []):
         n = 2048
         x, y = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
-        sync = torch.cuda.synchronize if dev == 'cuda' else (lambda: None)
-        ts = timings(lambda: (x @ y, sync()), runs=5, number=10 if dev == 'cuda' else 1)
+        sync = torch.cuda.synchronize if dev == 'cuda' else None
+        ts = timings(lambda: x @ y, runs=5, number=10 if dev == 'cuda' else 1, sync=sync)
         rep.add('matmul_torch_gflops' + ('_cuda' if dev == 'cuda' else ''), 2 * n**3 / statistics.median(ts) / 1e9, ts, 'GFLOP/s')
 
 
@@ -113,7 +92,7 @@ def bench_runner(rep, runs=5):
     "Epoch time of the Runner with the standard callbacks over a plain loop on the same batches (MNIST MLP)."
     data = mnist_databunch()   # notebook 06's MNIST: flat rows, normalized
     sched = sched_cos(0.5, 0.05)
-    model, opt = get_model(data, lr=0.5, nh=50)
+    model, opt = mlp_and_opt(data, lr=0.5, nh=50)
     learn = Learner(model, opt, F.cross_entropy, data)
     run = Runner(cb_funcs=[partial(AvgStatsCallback, [accuracy]), Recorder, partial(ParamScheduler, 'lr', sched)])
     run.logger = lambda row: None   # printing is not the work being compared
@@ -135,11 +114,20 @@ def bench_course(rep, device):
         start = time.perf_counter()
         results = run_notebook.run_notebooks([ROOT/'nbs'], device=device.type, jobs=jobs)
         secs = time.perf_counter() - start
-        if not all(r.ok for r in results): raise SystemExit(f"bench: a notebook failed while timing the course ({key})")
+        if not all(r.ok for r in results): raise SystemExit(f"bench: a notebook failed while timing the course ({key})")   # exit 1
         rep.add(key, secs, None, 's')
 
 
 def main(threads=2, skip_course=False, out='build/bench.json'):
+    """Measure the course's speed claims, print them as a table and write them as one JSON object.
+
+    Args:
+      threads: torch CPU threads for every measurement (default 2)
+      skip_course: leave out timing the whole course twice, the slowest part
+      out: the JSON file to write (default build/bench.json)
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise cli.UsageError(f"--threads {threads!r}: give a whole number >= 1")
     torch.set_num_threads(threads)
     device = def_device
     print(f"threads: {torch.get_num_threads()} (torch.set_num_threads)   device: {device}   torch {torch.__version__}\n")
@@ -151,8 +139,10 @@ def main(threads=2, skip_course=False, out='build/bench.json'):
     bench_runner(rep)
     if not skip_course: bench_course(rep, device)
     rep.numbers.update(threads=threads, device=str(device), torch=torch.__version__)
+    (ROOT/out).parent.mkdir(parents=True, exist_ok=True)
     write_atomic(ROOT/out, json.dumps(rep.numbers, indent=2) + '\n')
     print(f"\nwrote {out}")
+    return 0
 
 
-if __name__ == '__main__': fire.Fire(main)
+if __name__ == '__main__': cli.run(main, 'bench')

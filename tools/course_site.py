@@ -13,7 +13,7 @@ from pathlib import Path
 import jupyter_server_mathjax, nbformat
 from nbconvert import HTMLExporter
 
-from notebook2script import write_atomic  # tools/ is on sys.path: this script's folder
+from common import write_atomic  # tools/ is on sys.path: this script's folder
 
 MATHJAX_SRC = Path(jupyter_server_mathjax.__file__).parent/'static'
 # What TeX input with HTML-CSS output needs: the loader, the combined configuration (TeX and its AMS
@@ -126,7 +126,7 @@ h1 { font-size: 28px; margin: 0 0 4px; }
 p.summary { color: #57606a; margin: 0 0 24px; }
 p.summary .bad { color: #b42318; font-weight: 600; }
 table { width: 100%; border-collapse: collapse; background: #fff; border: 1px solid #d0d7de; border-radius: 6px; }
-th, td { text-align: left; padding: 10px 14px; border-bottom: 1px solid #eaeef2; vertical-align: top; }
+th, td { text-align: left; padding: 10px 14px; border-bottom: 1px solid #eaeef2; vertical-align: baseline; }
 th { font-size: 13px; text-transform: uppercase; letter-spacing: .04em; color: #57606a; background: #f6f8fa; }
 tr:last-child td { border-bottom: none; }
 td.name { white-space: nowrap; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 14px; }

@@ -2,11 +2,11 @@
 
     python tools/fetch_data.py              # MNIST and MovieLens
     python tools/fetch_data.py mnist        # just one
+
+Exit code: 0 fetched (or already there), 2 an unknown name or a failed fetch (one line on stderr that says
+where to put the file by hand).
 """
-import sys
-
-import fire
-
+import cli  # tools/ is on sys.path: this script's folder
 from exp.nb_01 import FetchError, fetch_mnist
 
 
@@ -26,16 +26,18 @@ def fetchers():
 
 
 def main(*names):
+    """Fetch datasets into data/ (or $EXP_DATA), checked against their SHA-256; print where each one is.
+
+    Args:
+      names: the datasets to fetch, mnist and/or movielens (default: both)
+    """
     available = fetchers()
-    unknown = [n for n in names if n not in available]
-    if unknown:
-        print(f"fetch_data: unknown dataset {unknown[0]!r} (choose from {', '.join(available)})", file=sys.stderr)
-        sys.exit(2)
+    unknown = [n for n in map(str, names) if n not in available]
+    if unknown: raise cli.UsageError(f"unknown dataset {unknown[0]!r} (choose from {', '.join(available)})")
     for name in names or available:
         try: print(f"{name}: {available[name]()}")
-        except FetchError as e:
-            print(f"fetch_data: {e}", file=sys.stderr)
-            sys.exit(2)
+        except FetchError as e: raise cli.UsageError(str(e))
+    return 0
 
 
-if __name__ == '__main__': fire.Fire(main)
+if __name__ == '__main__': cli.run(main, 'fetch_data')

@@ -11,7 +11,7 @@ in its environment. The committed notebook is never written: an in-memory copy r
 each executed copy, failed ones too, to DIR as .ipynb and as an HTML page that works offline, and an
 index.html linking them (tools/course_site.py). Exit code: 0 all ran, 1 a notebook failed, 2 a usage mistake.
 """
-import json, multiprocessing, os, re, sys, textwrap, time
+import multiprocessing, os, re, sys, textwrap, time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import repeat
@@ -23,11 +23,8 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
-import cli  # tools/ is on sys.path: this script's folder
+import cli, common  # tools/ is on sys.path: this script's folder
 
-ROOT = Path(__file__).resolve().parent.parent
-NBS = ROOT/'nbs'
-_numbered = re.compile(r'^\d+[a-z]?_.*\.ipynb$')
 _ansi = re.compile(r'\x1b\[[0-?]*[ -/]*[@-~]')
 
 
@@ -48,21 +45,17 @@ class Result:
 
 def read_notebook(path):
     "The notebook at `path` as an nbformat v4 node, or a RunError naming the file."
-    path = Path(path)
-    if not path.is_file(): raise RunError(f"{path}: no such notebook")
-    try: text = path.read_text(encoding='utf-8'); data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise RunError(f"{path}: not valid JSON ({e})")
-    if not isinstance(data, dict) or not isinstance(data.get('cells'), list) or data.get('nbformat') != 4:
-        raise RunError(f"{path}: not a Jupyter notebook (nbformat 4 JSON with a list of cells)")
-    return nbformat.reads(text, as_version=4)
+    try: common.read_notebook(path)  # checked first: nbformat's own errors are neither one line nor ours
+    except common.NotebookError as e: raise RunError(str(e)) from None
+    return nbformat.read(path, as_version=4)
 
 
 def find_notebooks(paths=()):
     "Files as given, folders expanded to their numbered notebooks in order; every one checked first."
     found = []
-    for p in [Path(str(p)) for p in paths] or [NBS]:
+    for p in [Path(str(p)) for p in paths] or [common.NBS]:
         if not p.is_dir(): found.append(p); continue
-        inside = sorted(q for q in p.glob('*.ipynb') if _numbered.match(q.name))
+        inside = common.numbered_notebooks(p)
         if not inside: raise RunError(f"{p}: no numbered notebooks (like 01_matmul.ipynb) in this folder")
         found += inside
     for p in found: read_notebook(p)
@@ -180,11 +173,6 @@ def collect(results, progress=None):
     return out
 
 
-def shown(path):
-    try: return path.resolve().relative_to(Path.cwd()).as_posix()
-    except ValueError: return path.as_posix()
-
-
 def main(*paths, device=None, timeout=600, jobs=1, save=None, seed=None):
     """Run notebooks top to bottom in fresh kernels; print a line as each starts and one with its result.
 
@@ -201,11 +189,11 @@ def main(*paths, device=None, timeout=600, jobs=1, save=None, seed=None):
             index.html linking them
         seed: a whole number N >= 0, given to the notebooks as EXP_SEED: every set_seed(s) seeds s + 1000*N
     """
-    start = time.perf_counter()
-    show = lambda r: print(f"{shown(r.path):<44} {'ok' if r.ok else 'FAILED':<6} {r.seconds:7.1f} s", flush=True)
+    start, here = time.perf_counter(), Path.cwd()  # paths shown from here: what the user typed, in short
+    show = lambda r: print(f"{common.shown(r.path, here):<44} {'ok' if r.ok else 'FAILED':<6} {r.seconds:7.1f} s", flush=True)
     results = run_notebooks(paths, device=device, timeout=timeout, jobs=jobs, save=save, progress=show, seed=seed)
     failed = [r for r in results if not r.ok]
-    for r in failed: print(f"\nFAILED {shown(r.path)}, {r.error}")
+    for r in failed: print(f"\nFAILED {common.shown(r.path, here)}, {r.error}")
     if save: print(f"\nexecuted notebooks (.ipynb and .html) are in {save}; open {Path(str(save))/'index.html'}")
     n = len(results)
     print(f"\n{n} notebook{'s' * (n != 1)}, {len(failed)} failed, {time.perf_counter() - start:.1f} s")

@@ -13,7 +13,7 @@ and min / median / max of every figure and of the seconds. --markdown adds a tab
 writes every run, full errors included, as JSON.
 Exit code: 0 every run passed, 1 a run failed, 2 a usage mistake.
 """
-import io, json, math, multiprocessing, os, platform, re, shlex, statistics, sys, tempfile
+import io, json, math, multiprocessing, os, platform, re, shlex, tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import redirect_stdout
 from dataclasses import asdict, dataclass, field
@@ -22,9 +22,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import cli, run_notebook  # tools/ is on sys.path: this script's folder
-from notebook2script import write_atomic
-
-ROOT = Path(__file__).resolve().parent.parent
+from common import shown, spread, write_atomic
 _cell = re.compile(r'cell (\d+):')
 
 
@@ -124,12 +122,6 @@ def sweep(paths, seeds=10, threads=1, jobs=None, device=None, timeout=600, progr
     return sorted(runs, key=lambda r: (order[r.notebook], r.seed))
 
 
-def spread(values):
-    "(min, median, max) of the values that are numbers; None when there are none."
-    xs = [v for v in values if not math.isnan(v)]
-    return (min(xs), statistics.median(xs), max(xs)) if xs else None
-
-
 def stats(values):
     "How many values, how many of them NaN, and (min, median, max) of the rest."
     return {'n': len(values), 'nan': sum(map(math.isnan, values)), 'spread': spread(values)}
@@ -201,12 +193,6 @@ def markdown_table(summary, info, command, date):
             name = f'`{name}`' if recorded else name  # a figure's name as the notebook spells it
             lines.append('| ' + ' | '.join((first if i == 0 else [''] * 3) + [name, *cells]) + ' |')
     return lines
-
-
-def shown(path):
-    "A path as a reader would type it: relative to the repository when inside it."
-    path = Path(path).resolve()
-    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.as_posix()
 
 
 def main(*notebooks, seeds=10, threads=1, jobs=None, device=None, timeout=600, out=None, markdown=False):

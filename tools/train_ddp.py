@@ -10,24 +10,21 @@ process joins the process group (NCCL on GPUs, Gloo on CPUs) and trains on its s
 notebook 10's `DistributedCallback`. Only rank 0 prints the per-epoch table and the final line, and saves.
 Exit code: 0 trained, 2 a usage mistake (one line on stderr).
 """
-import os, sys, tempfile
+import io, os
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
 import cli  # tools/ is on sys.path: this script's folder
-from exp.nb_10 import check_world_size, fit_mnist_cnn, get_device, is_main_process, process_group
+from exp.nb_10 import check_world_size, fit_mnist_cnn, get_device, is_main_process, process_group, write_atomic
 
 
-def save_atomic(obj, path):
-    "torch.save `obj` to `path` through a temporary file in the same folder, so a crash never leaves half a file."
-    path = Path(path)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f'.{path.name}.', delete=False) as f: tmp = Path(f.name)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
+def save_weights(weights, path):
+    "torch.save `weights` to `path` with nb_00's `write_atomic`: a crash never leaves half a file."
+    buf = io.BytesIO()
+    torch.save(weights, buf)
+    write_atomic(path, buf.getvalue())
 
 
 def check_options(epochs, bs, lr_max, n_train, n_valid, timeout, save):
@@ -76,7 +73,7 @@ def main(epochs=1, bs=64, lr_max=0.4, n_train=None, n_valid=None, seed=1, device
             print(f"trained on {world} process(es), {rank_device}: train_loss {train_loss:.4f}, "
                   f"valid_loss {valid_loss:.4f}, valid_accuracy {valid_acc:.4f}, fit {res['seconds']:.1f} s", flush=True)
             if save is not None:
-                save_atomic(res['weights'], save)
+                save_weights(res['weights'], save)
                 print(f"saved the weights to {save}")
     return 0
 
