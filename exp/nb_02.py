@@ -2,6 +2,6 @@
 
 from exp.nb_01 import *
 
-def normalize(x, m, s):
-    "Shift and scale `x` by a mean `m` and standard deviation `s` (use the training set's for every set)."
-    return (x - m) / s
+def normalize(x, mean, std):
+    "Shift and scale `x` by `mean` and `std` (use the training set's for every set, validation included)."
+    return (x - mean) / std

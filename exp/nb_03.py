@@ -11,8 +11,8 @@ def stats(x):
 def init_cnn(model, a=0., uniform=False):
     "Kaiming-initialize every conv and linear weight of `model` for a (leaky) ReLU of slope `a`; zero the biases."
     init = nn.init.kaiming_uniform_ if uniform else nn.init.kaiming_normal_
-    for m in model.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
-            init(m.weight, a=a)
-            if m.bias is not None: nn.init.zeros_(m.bias)
+    for layer in model.modules():
+        if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+            init(layer.weight, a=a)
+            if layer.bias is not None: nn.init.zeros_(layer.bias)
     return model

@@ -10,8 +10,8 @@ from fastprogress.fastprogress import master_bar, progress_bar
 def mnist_databunch(bs=64):
     "MNIST as a `DataBunch` (c=10) of flat 784-pixel rows, normalized with the training set's mean and std."
     x_train, y_train, x_valid, y_valid = get_data()
-    m, s = x_train.mean(), x_train.std()
-    x_train, x_valid = normalize(x_train, m, s), normalize(x_valid, m, s)
+    mean, std = x_train.mean(), x_train.std()
+    x_train, x_valid = normalize(x_train, mean, std), normalize(x_valid, mean, std)
     return DataBunch(*get_dls(Dataset(x_train, y_train), Dataset(x_valid, y_valid), bs), c=10)
 
 def view_tfm(*size):
@@ -77,15 +77,15 @@ class BatchTransformXCallback(Callback):
     def begin_batch(self): self.run.xb = self.tfm(self.xb)
 
 class Hook:
-    "Calls `f(hook, module, input, output)` after each forward pass of module `m`, until `remove`d."
-    def __init__(self, m, f): self.hook = m.register_forward_hook(partial(f, self))
+    "Calls `f(hook, module, input, output)` after each forward pass of `module`, until `remove`d."
+    def __init__(self, module, f): self.hook = module.register_forward_hook(partial(f, self))
     def remove(self): self.hook.remove()
     def __enter__(self): return self
     def __exit__(self, *exc): self.remove()
 
 class Hooks:
-    "One `Hook(m, f)` per module in `ms`; indexable, iterable, and removed on leaving a `with` block."
-    def __init__(self, ms, f): self.hooks = [Hook(m, f) for m in ms]
+    "One `Hook(module, f)` per module in `modules`; indexable, iterable, and removed on leaving a `with` block."
+    def __init__(self, modules, f): self.hooks = [Hook(module, f) for module in modules]
     def __getitem__(self, i): return self.hooks[i]
     def __len__(self): return len(self.hooks)
     def __iter__(self): return iter(self.hooks)

@@ -42,6 +42,8 @@ def shown(path, base=ROOT):
     return path.relative_to(base).as_posix() if path.is_relative_to(base) else path.as_posix()
 
 
+# The library exports the same helper (exp.nb_00.write_atomic); the tools keep their own so that the converter, which
+# writes exp/, still works when a module in exp/ is broken or missing.
 def write_atomic(path, data):
     "Write `data` (str, as UTF-8 with its line endings kept; or bytes) to a temp file in the same folder, then rename."
     path = Path(path)
