@@ -68,7 +68,7 @@ bench: data
 	$(PY) tools/bench.py
 
 # The seed sweep behind BENCHMARKS.md: every notebook under seeds 0-19 with 2 torch threads (one kernel at a time),
-# then seeds 0-4 with 1 thread (two kernels at a time); about 90 minutes on 2 cores. One notebook:
+# then seeds 0-4 with 1 thread (two kernels at a time); about an hour and a half on 2 cores. One notebook:
 # make sweep SWEEP_NBS=nbs/09_annealing.ipynb
 SWEEP_NBS = nbs
 sweep: data
