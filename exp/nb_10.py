@@ -2,7 +2,7 @@
 
 from exp.nb_09 import *
 import copy, datetime, gc, os, socket, tempfile, time, traceback
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from functools import partial
 from pathlib import Path
 
@@ -83,7 +83,9 @@ def run_rank(rank, fn, args, world_size, port, device, timeout, out_dir):
     "What each process of `launch` runs: torchrun's environment, the process group, `fn(device, *args)`, its result saved."
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank),
                       LOCAL_WORLD_SIZE=str(world_size), MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    with process_group(device, timeout) as rank_dev:
+    # a new process prints to the terminal that started Jupyter, not to the notebook: keep it for `launch` to show
+    with (open(Path(out_dir)/f'rank{rank}.out', 'w') as log, redirect_stdout(log),
+          process_group(device, timeout) as rank_dev):
         try: result = fn(rank_dev, *args)
         except BaseException:
             # when, and what: the first rank to fail is the cause; the others fail because it left the group
@@ -97,6 +99,14 @@ def first_failure(out_dir):
     if not errors: return None
     _, tb, rank = min(errors)
     return rank, tb
+
+def show_output(out_dir, world_size):
+    "Print what the ranks of a `launch` printed: rank 0's output as it is, any other rank's under its name."
+    for rank in range(world_size):
+        log = Path(out_dir)/f'rank{rank}.out'
+        text = log.read_text() if log.exists() else ''
+        if text and rank: print(f'--- rank {rank} printed:')
+        print(text, end='')
 
 def defined_in_main(fn):
     "Is `fn` (or the function inside a `partial`) defined in `__main__`, where a spawned process cannot import it?"
@@ -121,6 +131,7 @@ def launch(fn, *args, world_size=2, device=None, port=None, timeout=60):
             failed = first_failure(out)
             if failed is None: raise RankError(f"rank {e.error_index} died: {e}") from None
             raise RankError(f"rank {failed[0]} failed first:\n{failed[1]}") from None
+        finally: show_output(out, world_size)
         return [torch.load(Path(out)/f'rank{r}.pt', map_location='cpu', weights_only=False) for r in range(world_size)]
 
 def hello(device):

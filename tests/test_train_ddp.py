@@ -95,6 +95,14 @@ def test_launch_returns_each_ranks_result():
 
 @two_cores
 @pytest.mark.procs
+def test_launch_shows_what_the_ranks_print(capsys):
+    # a spawned rank writes to the kernel's terminal, never to the notebook; launch relays it, rank 0's first
+    assert launch(print, 'printed by a rank', world_size=2, device='cpu') == [None, None]
+    assert capsys.readouterr().out == 'cpu printed by a rank\n--- rank 1 printed:\ncpu printed by a rank\n'
+
+
+@two_cores
+@pytest.mark.procs
 @pytest.mark.parametrize('bad_rank', [0, 1])
 def test_a_failing_rank_fails_the_launch_with_its_own_error_and_leaves_no_process(bad_rank):
     before, start = child_pids(), time.perf_counter()

@@ -21,7 +21,7 @@ class Report:
     def __init__(self): self.numbers, self.rows = {}, []
     def add(self, key, value, ts=None, unit=''):
         self.numbers[key] = value
-        lo, med, hi = spread(ts) or (None, None, None)
+        lo, med, hi = spread(ts or []) or (None, None, None)   # a ratio or a count has no rounds to spread
         self.rows.append((key, value, unit, lo, med, hi))
         print(self.fmt_row(self.rows[-1]), flush=True)
     @staticmethod
@@ -108,6 +108,28 @@ def bench_runner(rep, runs=5):
     rep.add('runner_overhead_ratio', statistics.median(r_ts) / statistics.median(p_ts), None, 'x')
 
 
+def bench_batchnorm(rep, device, rounds=5, steps=10, bs=64, nfs=(8, 16, 32, 64)):
+    "A training step of notebook 06's CNN with our BatchNorm and with nn.BatchNorm2d, on the same batch."
+    data = mnist_databunch(bs)
+    xb, yb = mnist_resize(data.train_ds.x[:bs]).to(device), data.train_ds.y[:bs].to(device)
+    sync = torch.cuda.synchronize if device.type == 'cuda' else None
+    def train_step(bn):
+        set_seed(0)
+        model = get_cnn_model(data, nfs, bn=bn).to(device)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        def step(): F.cross_entropy(model(xb), yb).backward(); opt.step(); opt.zero_grad()
+        step()   # warm-up
+        return step
+    ours, fused = train_step(BatchNorm), train_step(nn.BatchNorm2d)
+    o_ts, f_ts = [], []
+    for _ in range(rounds):   # interleaved, as for the runner
+        o_ts += timings(ours, runs=steps, warmup=0, sync=sync)
+        f_ts += timings(fused, runs=steps, warmup=0, sync=sync)
+    rep.add('batchnorm_step_ms_ours', statistics.median(o_ts) * 1e3, o_ts, 'ms')
+    rep.add('batchnorm_step_ms_torch', statistics.median(f_ts) * 1e3, f_ts, 'ms')
+    rep.add('batchnorm_ours_over_torch', statistics.median(o_ts) / statistics.median(f_ts), None, 'x')
+
+
 def bench_course(rep, device):
     "Wall time to execute every notebook with 1 and with 2 parallel jobs."
     for jobs, key in [(1, 'course_seconds_serial'), (2, 'course_seconds_jobs2')]:
@@ -137,6 +159,7 @@ def main(threads=2, skip_course=False, out='build/bench.json'):
     bench_loaders(rep, '', Dataset(x_train, y_train))
     bench_loaders(rep, '_movielens', collab_databunch(load_ratings(), bs=64).train_ds)
     bench_runner(rep)
+    bench_batchnorm(rep, device)
     if not skip_course: bench_course(rep, device)
     rep.numbers.update(threads=threads, device=str(device), torch=torch.__version__)
     (ROOT/out).parent.mkdir(parents=True, exist_ok=True)
