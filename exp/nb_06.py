@@ -146,3 +146,12 @@ class BatchNorm(nn.Module):
         scale = self.weight / (var + self.eps).sqrt()
         # per-channel vectors as (C, 1, 1): they broadcast over the batch, height and width
         return (x - mean[:, None, None]) * scale[:, None, None] + self.bias[:, None, None]
+
+def cnn_train_step(data, nfs, bn, xb, yb, device=def_device, lr=0.1, mom=0.9):
+    """One SGD step of the CNN with batch norm `bn` on the batch of flat images `xb` and labels `yb`, as a function
+    of no arguments: the step that notebook 06 and `make bench` time."""
+    model = get_cnn_model(data, nfs, bn=bn).to(device)
+    opt = optim.SGD(model.parameters(), lr=lr, momentum=mom)
+    xb, yb = mnist_resize(xb).to(device), yb.to(device)
+    def step(): F.cross_entropy(model(xb), yb).backward(); opt.step(); opt.zero_grad()
+    return step

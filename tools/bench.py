@@ -109,22 +109,15 @@ def bench_runner(rep, runs=5):
 
 
 def bench_batchnorm(rep, device, rounds=5, steps=10, bs=64, nfs=(8, 16, 32, 64)):
-    "A training step of notebook 06's CNN with our BatchNorm and with nn.BatchNorm2d, on the same batch."
+    "nb_06's `cnn_train_step` with our BatchNorm and with nn.BatchNorm2d: one training step of its CNN on one batch."
     data = mnist_databunch(bs)
-    xb, yb = mnist_resize(data.train_ds.x[:bs]).to(device), data.train_ds.y[:bs].to(device)
+    xb, yb = data.train_ds.x[:bs], data.train_ds.y[:bs]
+    ours, fused = (cnn_train_step(data, nfs, bn, xb, yb, device) for bn in (BatchNorm, nn.BatchNorm2d))
     sync = torch.cuda.synchronize if device.type == 'cuda' else None
-    def train_step(bn):
-        set_seed(0)
-        model = get_cnn_model(data, nfs, bn=bn).to(device)
-        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        def step(): F.cross_entropy(model(xb), yb).backward(); opt.step(); opt.zero_grad()
-        step()   # warm-up
-        return step
-    ours, fused = train_step(BatchNorm), train_step(nn.BatchNorm2d)
     o_ts, f_ts = [], []
     for _ in range(rounds):   # interleaved, as for the runner
-        o_ts += timings(ours, runs=steps, warmup=0, sync=sync)
-        f_ts += timings(fused, runs=steps, warmup=0, sync=sync)
+        o_ts += timings(ours, runs=steps, warmup=1, sync=sync)
+        f_ts += timings(fused, runs=steps, warmup=1, sync=sync)
     rep.add('batchnorm_step_ms_ours', statistics.median(o_ts) * 1e3, o_ts, 'ms')
     rep.add('batchnorm_step_ms_torch', statistics.median(f_ts) * 1e3, f_ts, 'ms')
     rep.add('batchnorm_ours_over_torch', statistics.median(o_ts) / statistics.median(f_ts), None, 'x')
