@@ -15,8 +15,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import course_site, run_notebook
-
-ROOT = Path(run_notebook.__file__).resolve().parent.parent
+from common import ROOT
 
 NOTEBOOKS = {
     '01_math.ipynb': [new_markdown_cell('# 01 · Sums of `squares`\n\nA formula on its own line, $$\\sum_i x_i^2,$$'
