@@ -8,7 +8,6 @@ PATH (Debian: `apt-get install -y chromium`) the browser tests are skipped.
 """
 import fcntl, html, json, os, re, select, shutil, subprocess, time
 from html.parser import HTMLParser
-from pathlib import Path
 
 import nbformat
 import pytest
